@@ -1,9 +1,41 @@
 """Helpers the Pre-trained Models lessons teach and use.
 
-The offline model mirror lives in :mod:`ptm_snippets.hub`; everything a lesson imports is
-listed in ``__all__`` below.
+Everything a lesson or a reader imports is listed in ``__all__``. The offline model mirror
+(:mod:`ptm_snippets.hub`) has a command line: ``python -m ptm_snippets install``.
 """
 
-from ptm_snippets.hub import MirrorError, install, model_path, published_config
+from ptm_snippets.hub import (
+    MirrorError,
+    install,
+    model_path,
+    published_config,
+    reader_hf_home,
+    test_hf_home,
+)
+from ptm_snippets.pretraining import (
+    IGNORE_INDEX,
+    MaskedBatch,
+    SpanCorruption,
+    count_parameters,
+    mask_tokens,
+    mean_pool,
+    parameters_from_config,
+    span_corruption,
+)
 
-__all__ = ["MirrorError", "install", "model_path", "published_config"]
+__all__ = [
+    "IGNORE_INDEX",
+    "MaskedBatch",
+    "MirrorError",
+    "SpanCorruption",
+    "count_parameters",
+    "install",
+    "mask_tokens",
+    "mean_pool",
+    "model_path",
+    "parameters_from_config",
+    "published_config",
+    "reader_hf_home",
+    "span_corruption",
+    "test_hf_home",
+]

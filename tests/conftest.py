@@ -1,0 +1,67 @@
+"""Shared fixtures: the project's site, its pages, and snippet runs cached per session."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness.outputs import Mismatch, assign_output, compare, execute, find_output_blocks
+from tests.harness.pages import Site
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = Site(ROOT / "mkdocs.yml")
+SNIPPETS = sorted((ROOT / "snippets").glob("lesson*.py"))
+
+
+@cache
+def run_snippet(name: str) -> tuple[dict[str, Any], list[Mismatch]]:
+    """Run ``snippets/<name>`` once per session; return its namespace and ``#>`` mismatches."""
+    path = ROOT / "snippets" / name
+    source = path.read_text(encoding="utf-8")
+    namespace: dict[str, Any] = {
+        "__name__": "__main__",
+        "__file__": str(path),
+        "__builtins__": builtins,
+    }
+    blocks = find_output_blocks(source)
+    capture = execute(source, str(path), namespace)
+    return namespace, compare(blocks, assign_output(blocks, capture), str(path.relative_to(ROOT)))
+
+
+def build_site(config_file: Path, site_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``mkdocs build --strict`` in a fresh process, as CI and authors run it."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--quiet",
+            "-f",
+            str(config_file),
+            "-d",
+            str(site_dir),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    site_dir = tmp_path_factory.mktemp("site")
+    result = build_site(SITE.config_file, site_dir)
+    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stderr}"
+    return site_dir
