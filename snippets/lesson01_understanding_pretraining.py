@@ -73,7 +73,8 @@ print("decoder writes:", " ".join(spans.targets))
 
 # --8<-- [start:replaced_token_detection]
 # ELECTRA's discriminator labels every token: 1 if a generator replaced it, 0 if original.
-# Here the "generator" is the random replacement inside mask_tokens, with no [MASK] step.
+# Stand-in generator: every selected position gets a random word piece (ELECTRA uses a small
+# masked-LM, whose replacements are plausible words and so much harder to spot).
 rtd = mask_tokens(
     ids,
     mask_token_id=tokenizer.mask_token_id,

@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import markdown
+from bs4 import BeautifulSoup
 from mkdocs.config import load_config
 from pytest_codeblocks.main import CodeBlock, extract_from_buffer
 
 from tests.harness.outputs import Mismatch, assign_output, compare, execute, find_output_blocks
 
 PYTHON_SYNTAXES = {"python", "py", "python3", "py3", "pycon"}
-_FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+-]+)")
-_INCLUDE = re.compile(r"""--8<--\s+["']([^"':]+)(?::([\w-]+))?["']""")
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+-]*)")
+_INCLUDE = re.compile(r"""(?<!;)--8<--\s+["']([^"':]+)(?::([\w-]+))?["']""")
 _SECTION = re.compile(r"#\s*--8<--\s*\[start:([\w-]+)\]")
 # Material renders a fenced block as <div class="language-XXX highlight">.
 _HTML_BLOCK = re.compile(r'<div class="language-([\w+-]+) highlight')
@@ -84,13 +85,34 @@ def python_blocks(text: str) -> list[CodeBlock]:
 
 
 def count_python_fences(text: str, syntaxes: frozenset[str] | set[str] = PYTHON_SYNTAXES) -> int:
-    """Count fences in ``syntaxes``: by default every one a reader sees as Python."""
-    return sum(1 for m in map(_FENCE.match, text.split("\n")) if m and m.group(2) in syntaxes)
+    """Count fences in ``syntaxes``: by default every one a reader sees as Python.
+
+    Fences inside other fences (a markdown example showing a python fence) are content, not
+    blocks, and are not counted.
+    """
+    count, open_fence = 0, ""
+    for line in text.split("\n"):
+        match = _FENCE.match(line)
+        stripped = line.strip()
+        if open_fence:
+            if stripped.startswith(open_fence) and stripped.strip(open_fence[0]) == "":
+                open_fence = ""
+        elif match:
+            open_fence = match.group(1)
+            count += match.group(2) in syntaxes
+    return count
 
 
 def count_html_python_blocks(html: str) -> int:
-    """Count the Python code blocks in a built page."""
-    return sum(1 for lang in _HTML_BLOCK.findall(html) if lang in PYTHON_SYNTAXES)
+    """Count the Python code blocks the page's own markdown put in a built page.
+
+    Blocks that mkdocstrings renders from docstrings (inside ``div.doc``) are left out: their
+    examples run as doctests and their source listings are the library the unit tests cover.
+    """
+    soup = BeautifulSoup(html, "html.parser")
+    for generated in soup.select("div.doc"):
+        generated.decompose()
+    return sum(1 for lang in _HTML_BLOCK.findall(str(soup)) if lang in PYTHON_SYNTAXES)
 
 
 def is_skipped(block: CodeBlock) -> bool:
