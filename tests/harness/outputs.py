@@ -9,7 +9,7 @@ Numbers are compared with a tolerance: integers exactly, a decimal with ``d`` pr
 within ``2 * 10**-d`` (two units in its last printed digit) or 0.1 % of its value, whichever is
 larger. ``...`` in an expected line matches any text.
 
-Rewrite after an intended change::
+Rewrite after an intended change (this also rewrites the script's "verified with" stamp)::
 
     python -m tests.harness.outputs --update snippets/lesson01_understanding_pretraining.py
 """
@@ -20,7 +20,9 @@ import argparse
 import ast
 import builtins
 import re
+import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,6 +241,19 @@ def _statement_spans(source: str) -> dict[int, tuple[int, str]]:
     return spans
 
 
+def update(script: Path) -> bool:
+    """Rewrite one script's ``#>`` lines and its stamp; return whether the outputs changed."""
+    from tests.harness import stamps
+
+    source = script.read_text()
+    started = time.perf_counter()
+    new = rewrite(source, str(script))
+    stamp = stamps.make_stamp(script, time.perf_counter() - started)
+    script.write_text(new)
+    stamps.write(script, stamp)
+    return new != source
+
+
 def main(argv: list[str] | None = None) -> int:
     """Check, or with ``--update`` rewrite, the ``#>`` lines of snippet scripts."""
     parser = argparse.ArgumentParser(prog="python -m tests.harness.outputs")
@@ -246,15 +261,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update", action="store_true", help="rewrite the #> lines in place")
     args = parser.parse_args(argv)
     scripts = args.scripts or sorted(Path("snippets").glob("lesson*.py"))
+    if args.update and len(scripts) > 1:
+        # One fresh process per script, so each stamp's time and peak memory are its own.
+        for script in scripts:
+            subprocess.run(
+                [sys.executable, "-m", "tests.harness.outputs", "--update", str(script)], check=True
+            )
+        return 0
     failed = 0
     for script in scripts:
-        source = script.read_text()
         if args.update:
-            new = rewrite(source, str(script))
-            script.write_text(new)
-            print(f"{script}: {'rewritten' if new != source else 'unchanged'}")
+            changed = update(script)
+            print(f"{script}: {'rewritten' if changed else 'unchanged'}; stamp written")
         else:
-            problems = check_source(source, str(script))
+            problems = check_source(script.read_text(), str(script))
             failed += bool(problems)
             for problem in problems:
                 print(problem)
