@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness.outputs import Mismatch, assign_output, compare, execute, find_output_blocks
+from tests.harness.outputs import Mismatch, check_source
 from tests.harness.pages import Site
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,15 +24,12 @@ SNIPPETS = sorted((ROOT / "snippets").glob("lesson*.py"))
 def run_snippet(name: str) -> tuple[dict[str, Any], list[Mismatch]]:
     """Run ``snippets/<name>`` once per session; return its namespace and ``#>`` mismatches."""
     path = ROOT / "snippets" / name
-    source = path.read_text(encoding="utf-8")
     namespace: dict[str, Any] = {
         "__name__": "__main__",
         "__file__": str(path),
         "__builtins__": builtins,
     }
-    blocks = find_output_blocks(source)
-    capture = execute(source, str(path), namespace)
-    return namespace, compare(blocks, assign_output(blocks, capture), str(path.relative_to(ROOT)))
+    return namespace, check_source(path.read_text(encoding="utf-8"), str(path), namespace)
 
 
 def build_site(config_file: Path, site_dir: Path) -> subprocess.CompletedProcess[str]:
