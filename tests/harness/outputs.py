@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 OUTPUT_MARK = "#>"
+_END = re.compile(r"^\s*#\s*--8<--\s*\[end:[\w-]+\]")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 ABS_DIGITS = 2  # units in the last printed digit
 REL_TOL = 1e-3
@@ -113,12 +114,30 @@ def execute(source: str, filename: str, namespace: dict[str, Any]) -> PrintCaptu
     return capture
 
 
-def assign_output(blocks: list[OutputBlock], capture: PrintCapture) -> list[tuple[int, str]]:
-    """Give each printed text to its block; return the (line, text) events no block can take."""
+def section_ends(source: str) -> list[int]:
+    """Lines of ``# --8<-- [end:name]`` markers: output never crosses a section's end."""
+    return [n for n, line in enumerate(source.splitlines(), start=1) if _END.match(line)]
+
+
+def assign_output(
+    blocks: list[OutputBlock], capture: PrintCapture, ends: list[int] | None = None
+) -> list[tuple[int, str]]:
+    """Give each printed text to its block; return the (line, text) events no block can take.
+
+    A print's block is the first ``#>`` block below it that lies in the same section.
+    """
     orphans: list[tuple[int, str]] = []
     texts: dict[int, list[str]] = {}
     for line, text in capture.events:
-        target = next((i for i, b in enumerate(blocks) if b.start > line), None)
+        limit = next((e for e in ends or [] if e > line), None)
+        target = next(
+            (
+                i
+                for i, b in enumerate(blocks)
+                if b.start > line and (limit is None or b.start < limit)
+            ),
+            None,
+        )
         if target is None:
             orphans.append((line, text))
         else:
@@ -193,7 +212,7 @@ def check_source(
     capture = execute(
         source, filename, namespace if namespace is not None else _main_namespace(filename)
     )
-    return compare(blocks, assign_output(blocks, capture), filename)
+    return compare(blocks, assign_output(blocks, capture, section_ends(source)), filename)
 
 
 def _main_namespace(filename: str) -> dict[str, Any]:
@@ -207,7 +226,7 @@ def rewrite(source: str, filename: str) -> str:
     """
     blocks = find_output_blocks(source)
     capture = execute(source, filename, _main_namespace(filename))
-    orphans = assign_output(blocks, capture)
+    orphans = assign_output(blocks, capture, section_ends(source))
     lines = source.splitlines()
     edits: list[tuple[int, int, list[str]]] = []  # (start index, end index exclusive, new lines)
     for block in blocks:

@@ -18,6 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ptm_snippets.experiments import cpu_model
+
 STAMPED_PACKAGES = ("torch", "transformers", "tokenizers", "huggingface_hub", "safetensors", "peft")
 
 
@@ -30,17 +32,6 @@ def installed_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
-
-
-def cpu_model() -> str:
-    """The CPU's model name as the kernel reports it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_stamp(script: Path, wall_seconds: float) -> dict[str, Any]:
@@ -64,14 +55,19 @@ def _torch_threads() -> int | None:
 
 
 def render(stamp: dict[str, Any]) -> str:
-    """The admonition a page includes, from a stamp."""
+    """The admonitions a lesson page includes, from a stamp: provenance and the notebook."""
     versions = ", ".join(f"{k} {v}" for k, v in stamp["versions"].items())
+    stem = Path(stamp["script"]).stem
     return (
         '!!! info "Verified with"\n\n'
         f"    Every output on this page was produced by `snippets/{stamp['script']}` on "
         f"{stamp['date']}: {versions}; {stamp['cpu']} ({stamp['cores']} cores, "
         f"{stamp['threads']} torch threads). The whole script took {stamp['wall_seconds']} s "
-        f"with a peak memory of {stamp['peak_memory_mib']} MiB.\n"
+        f"with a peak memory of {stamp['peak_memory_mib']} MiB.\n\n"
+        '!!! tip "Run this lesson as a notebook"\n\n'
+        f"    [Read the notebook](../notebooks/{stem}.ipynb) on this site or "
+        f'<a href="../../notebooks/{stem}/{stem}.ipynb" download>download it</a>. '
+        "It is generated from the same script, so it runs exactly the code shown here.\n"
     )
 
 

@@ -99,3 +99,16 @@ def test_rewrite_fills_and_corrects_output_lines() -> None:
     new = rewrite(source, "rewrite.py")
     assert new == "for i in range(2):\n    print(i)\nx = 5\n#> 0\n#> 1\nprint(x)\n#> 5\n"
     assert check_source(new, "rewrite.py") == []
+
+
+def test_output_never_crosses_a_section_end() -> None:
+    # The second section's block must not swallow the first section's print.
+    source = (
+        "# --8<-- [start:a]\nprint('from a')\n# --8<-- [end:a]\n"
+        "# --8<-- [start:b]\nprint('from b')\n#> from b\n# --8<-- [end:b]\n"
+    )
+    problems = check_source(source, "sections.py")
+    assert len(problems) == 1 and "printed 'from a' but no '#>' block follows" in str(problems[0])
+    fixed = rewrite(source, "sections.py")
+    assert "print('from a')\n#> from a\n# --8<-- [end:a]" in fixed
+    assert check_source(fixed, "sections.py") == []

@@ -80,3 +80,23 @@ def test_counted_sizes_are_close_to_the_papers(lesson: dict[str, Any]) -> None:
 
 def test_exercise_solution_measures_the_mask_share(lesson: dict[str, Any]) -> None:
     assert abs(lesson["rate"] - 0.12) < 0.01
+
+
+def test_published_experiment_backs_the_data_efficiency_claim(lesson: dict[str, Any]) -> None:
+    table = lesson["results"]["summary"]["table"]
+    assert list(table["pretrained"]) == ["16", "64", "256", "1024"]
+    assert lesson["results"]["stamp"]["seeds"] == [0, 1, 2]
+    for size, pre in table["pretrained"].items():
+        rnd = table["random_init"][size]
+        assert pre["accuracy_mean"] > rnd["accuracy_mean"], size
+        assert pre["accuracy_novel_mean"] > rnd["accuracy_novel_mean"], size
+    gap = lesson["results"]["summary"]["data_multiple"]
+    assert gap["never_within_range"] or gap["multiple"] >= 4
+
+
+def test_page_shows_the_experiment_figure() -> None:
+    from tests.conftest import ROOT, SITE
+
+    page = (SITE.docs_dir / "lessons" / "01-understanding-pretraining.md").read_text()
+    assert "(../assets/experiments/data_efficiency.svg)" in page
+    assert (ROOT / "docs" / "assets" / "experiments" / "data_efficiency.svg").is_file()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 import torch
 from transformers import AutoConfig, AutoModel, BertConfig
@@ -12,11 +10,9 @@ import ptm_snippets
 from ptm_snippets import (
     IGNORE_INDEX,
     count_parameters,
-    hub,
     mask_tokens,
     mean_pool,
     parameters_from_config,
-    pretraining,
     span_corruption,
 )
 
@@ -147,16 +143,3 @@ def test_tied_weights_are_counted_once() -> None:
     frozen = torch.nn.Linear(4, 4)
     frozen.weight.requires_grad_(False)
     assert count_parameters(frozen, trainable_only=True) == 4
-
-
-@pytest.mark.parametrize("module", [pretraining, hub, ptm_snippets])
-def test_docstring_examples_run(module: object) -> None:
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
-    assert result.failed == 0
-
-
-def test_every_public_function_has_a_docstring_example() -> None:
-    for name in ptm_snippets.__all__:
-        obj = getattr(ptm_snippets, name)
-        if callable(obj) and not isinstance(obj, type):
-            assert obj.__doc__ and ">>>" in obj.__doc__, f"{name} has no docstring example"

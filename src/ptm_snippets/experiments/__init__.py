@@ -1,0 +1,45 @@
+"""Experiments behind the lessons' figures: a small runner and the experiments it knows.
+
+Run them with ``python -m ptm_snippets.experiments [NAME ...] [--fast] [--out DIR]``; each
+writes ``<DIR>/<name>.json`` (rows, summary, stamp) and ``<DIR>/<name>.svg``. Pages read the
+numbers back with :func:`load_results`.
+
+Example:
+    >>> from ptm_snippets.experiments import known_experiments
+    >>> known_experiments()
+    ['data_efficiency']
+"""
+
+from __future__ import annotations
+
+from ptm_snippets.experiments import data_efficiency
+from ptm_snippets.experiments.runner import (
+    DEFAULT_OUT_DIR,
+    Experiment,
+    ExperimentConfig,
+    Progress,
+    cpu_model,
+    get_experiment,
+    known_experiments,
+    load_results,
+    main,
+    register,
+    run_experiment,
+    unregister,
+)
+
+__all__ = [
+    "DEFAULT_OUT_DIR",
+    "Experiment",
+    "ExperimentConfig",
+    "Progress",
+    "cpu_model",
+    "data_efficiency",
+    "get_experiment",
+    "known_experiments",
+    "load_results",
+    "main",
+    "register",
+    "run_experiment",
+    "unregister",
+]
