@@ -115,12 +115,13 @@ def test_search_finds_each_lesson(context: Any, script: Path) -> None:
         for line in page_for(script).read_text().splitlines()
         if line.startswith("# ")
     )
+    word = max((w for w in title.replace("-", " ").split() if w.isalpha()), key=len)
     page = context.new_page()
-    page.goto("")
+    page.goto("", wait_until="networkidle")
     page.keyboard.press("/")
-    page.fill("input.md-search__input", title.split()[-1])
+    page.locator("input.md-search__input").press_sequentially(word, delay=20)  # key events
     results = page.locator(".md-search-result__item a")
-    results.first.wait_for()
+    results.first.wait_for(timeout=30_000)  # the search index is built in a worker on first use
     hrefs = [results.nth(i).get_attribute("href") or "" for i in range(results.count())]
     assert any(lesson_url(script) in h for h in hrefs), hrefs
 
