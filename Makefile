@@ -15,7 +15,7 @@ export NO_MKDOCS_2_WARNING := 1
 export PTM_MIRROR_DIR := $(CURDIR)/.mirror
 MIRROR_READY := .mirror/.ready
 
-.PHONY: help install mirror browser serve test build outputs notebooks figures lint format lock clean
+.PHONY: help install mirror browser serve test build outputs notebooks figures tiny-t5 lint format lock clean
 
 help:
 	@echo "make serve    set up and serve the site at http://127.0.0.1:8000"
@@ -72,6 +72,10 @@ notebooks: $(STAMP)
 
 figures: $(MIRROR_READY)
 	HF_HOME=$$($(PY) -m ptm_snippets path) $(PY) -m ptm_snippets.experiments
+
+# The tiny T5 that lesson 04 loads: retrain it (deterministic, a few minutes on one core).
+tiny-t5: $(STAMP)
+	$(PY) -m ptm_snippets.text2text train --out src/ptm_snippets/data/tiny_t5 --threads 1
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src snippets tests conftest.py

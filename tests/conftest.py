@@ -41,8 +41,7 @@ def build_site(config_file: Path, site_dir: Path) -> subprocess.CompletedProcess
             "-m",
             "mkdocs",
             "build",
-            "--strict",
-            "--quiet",
+            "--strict",  # never --quiet: it hides the warnings that --strict counts
             "-f",
             str(config_file),
             "-d",

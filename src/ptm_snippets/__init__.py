@@ -4,6 +4,14 @@ Everything a lesson or a reader imports is listed in ``__all__``. The offline mo
 (:mod:`ptm_snippets.hub`) has a command line: ``python -m ptm_snippets install``.
 """
 
+from ptm_snippets.decoding import (
+    apply_temperature,
+    candidates,
+    repetition_penalty,
+    top_k_filter,
+    top_p_filter,
+)
+from ptm_snippets.encoders import mlm_loss, restrict_vocabulary, train_mlm
 from ptm_snippets.hub import (
     MirrorError,
     install,
@@ -28,14 +36,22 @@ __all__ = [
     "MaskedBatch",
     "MirrorError",
     "SpanCorruption",
+    "apply_temperature",
+    "candidates",
     "count_parameters",
     "install",
     "mask_tokens",
     "mean_pool",
+    "mlm_loss",
     "model_path",
     "parameters_from_config",
     "published_config",
     "reader_hf_home",
+    "repetition_penalty",
+    "restrict_vocabulary",
     "span_corruption",
     "test_hf_home",
+    "top_k_filter",
+    "top_p_filter",
+    "train_mlm",
 ]

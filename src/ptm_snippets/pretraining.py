@@ -77,7 +77,7 @@ def mask_tokens(
         ValueError: If ``mlm_probability`` is outside ``(0, 1]``, ``vocab_size`` is not
             positive, or ``input_ids`` is not an integer tensor.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> ids = torch.tensor([[101, 7592, 2088, 102]])
         >>> batch = mask_tokens(ids, mask_token_id=103, vocab_size=30522,
@@ -146,7 +146,7 @@ def span_corruption(
     Raises:
         ValueError: On fewer than two tokens or out-of-range settings.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(1)
         >>> out = span_corruption("a b c d e f g h i j".split(), generator=g)
         >>> out.targets[-1].startswith("<extra_id_")
@@ -199,7 +199,7 @@ def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> 
     Raises:
         ValueError: If the shapes do not line up.
 
-    Example:
+    Examples:
         >>> states = torch.tensor([[[1.0, 1.0], [3.0, 3.0], [9.0, 9.0]]])
         >>> mean_pool(states, torch.tensor([[1, 1, 0]])).tolist()
         [[2.0, 2.0]]
@@ -216,7 +216,7 @@ def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> 
 def count_parameters(model: torch.nn.Module, *, trainable_only: bool = False) -> int:
     """Count a model's parameters, each shared tensor once.
 
-    Example:
+    Examples:
         >>> count_parameters(torch.nn.Linear(3, 2))
         8
     """
@@ -243,7 +243,7 @@ def parameters_from_config(config: Any, model_class: Any = None) -> int:
     Returns:
         The number of parameters, tied weights counted once.
 
-    Example:
+    Examples:
         >>> from transformers import BertConfig
         >>> parameters_from_config(BertConfig(hidden_size=32, num_hidden_layers=1,
         ...     num_attention_heads=2, intermediate_size=64, vocab_size=100))

@@ -87,7 +87,8 @@ def build(script: Path) -> str:
         name, body = match.group("name"), textwrap.dedent(match.group("body")).strip("\n")
         heading = headings.get(name)
         if heading and heading != last_heading and heading != title:
-            cells.append(nbformat.v4.new_markdown_cell(f"## {heading}"))
+            # Plain text: the notebook renderer's permalinks drop inline code, its ids do not.
+            cells.append(nbformat.v4.new_markdown_cell(f"## {heading.replace('`', '')}"))
             last_heading = heading
         cells.append(nbformat.v4.new_code_cell(body))
     for index, cell in enumerate(cells):

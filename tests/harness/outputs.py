@@ -5,7 +5,7 @@ block of ``#>`` comment lines holding what it printed. Every print's output goes
 ``#>`` block below the line that called it (so a loop's prints collect under a block after the
 loop). Output that no block shows, and a block that receives no output, are both errors.
 
-Numbers are compared with a tolerance: integers exactly, a decimal with ``d`` printed decimals
+Trailing whitespace is ignored. Numbers are compared with a tolerance: integers exactly, a decimal with ``d`` printed decimals
 within ``2 * 10**-d`` (two units in its last printed digit) or 0.1 % of its value, whichever is
 larger. ``...`` in an expected line matches any text.
 
@@ -150,7 +150,11 @@ def assign_output(
 
 
 def line_matches(expected: str, actual: str) -> bool:
-    """Compare one output line, numbers within tolerance, ``...`` as a wildcard."""
+    """Compare one output line, numbers within tolerance, ``...`` as a wildcard.
+
+    Trailing whitespace is not significant (``#>`` lines are stored without it).
+    """
+    expected, actual = expected.rstrip(), actual.rstrip()
     if expected == actual:
         return True
     if "..." in expected:

@@ -200,3 +200,39 @@ def html_path(site: Site, page: Path, site_dir: Path) -> Path:
     if rel.name in ("index", "README"):
         return site_dir / rel.parent / "index.html"
     return site_dir / rel / "index.html"
+
+
+_SECTION_BODY = re.compile(
+    r"^[ \t]*# --8<-- \[start:(?P<name>[\w-]+)\][^\n]*\n(?P<body>.*?)^[ \t]*# --8<-- \[end:(?P=name)\]",
+    re.M | re.S,
+)
+
+
+def script_with_same_code(site: Site, page: Path) -> Path | None:
+    """The snippet script whose run is exactly the page's run, if there is one.
+
+    That holds when the page's python blocks are all the script's sections, each once, in the
+    script's order, with nothing else, and the script has no code outside its sections. Running
+    the page would then repeat the script's run statement for statement, so the suite runs it
+    once.
+    """
+    import ast
+    import textwrap
+
+    blocks = [b.code for b in python_blocks(expand(site, page))]
+    if not blocks or count_python_fences(expand(site, page)) != len(blocks):
+        return None
+    for folder in site.snippet_dirs():
+        for script in sorted(folder.glob("*.py")):
+            source = script.read_text(encoding="utf-8")
+            bodies = [textwrap.dedent(m.group("body")) for m in _SECTION_BODY.finditer(source)]
+            outside = _SECTION_BODY.sub("", source)
+            statements = ast.parse(outside).body
+            only_docstring = all(
+                isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) for s in statements
+            )
+            if only_docstring and [b.strip("\n") for b in bodies] == [
+                b.strip("\n") for b in blocks
+            ]:
+                return script
+    return None

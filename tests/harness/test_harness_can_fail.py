@@ -18,6 +18,7 @@ from tests.harness.pages import (
     expand,
     html_path,
     run_page,
+    script_with_same_code,
 )
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -91,6 +92,7 @@ def test_numbers_compare_within_the_stated_tolerance() -> None:
     assert line_matches("ppl 21697.4", "ppl 21700.0")  # 0.1 % of the value
     assert not line_matches("tokens: a b", "tokens: a c")
     assert line_matches("saved to .../model.bin", "saved to /tmp/x/model.bin")
+    assert line_matches("padded", "padded   ")  # stored #> lines carry no trailing spaces
 
 
 def test_rewrite_fills_and_corrects_output_lines() -> None:
@@ -112,3 +114,28 @@ def test_output_never_crosses_a_section_end() -> None:
     fixed = rewrite(source, "sections.py")
     assert "print('from a')\n#> from a\n# --8<-- [end:a]" in fixed
     assert check_source(fixed, "sections.py") == []
+
+
+def test_a_page_is_run_once_with_its_script_only_when_the_code_is_identical(tmp_path: Path) -> None:
+    copy = tmp_path / "site_copy"
+    shutil.copytree(BROKEN.root, copy)
+    site = Site(copy / "mkdocs.yml")
+    names = ["add", "add_wrong", "stale_autocast"]
+    fence = '```python title="example.py"\n--8<-- "example.py:{}"\n```\n'
+    same = copy / "docs" / "same.md"
+    same.write_text("# Same\n\n" + "\n".join(fence.format(n) for n in names))
+    assert script_with_same_code(site, same) == copy / "snippets" / "example.py"
+    reordered = copy / "docs" / "reordered.md"
+    reordered.write_text("# Reordered\n\n" + "\n".join(fence.format(n) for n in reversed(names)))
+    assert script_with_same_code(site, reordered) is None
+    assert script_with_same_code(site, copy / "docs" / "good.md") is None  # has an inline block
+    assert script_with_same_code(site, copy / "docs" / "wrong_output.md") is None  # a subset
+
+
+def test_a_build_warning_fails_the_strict_build(tmp_path: Path) -> None:
+    copy = tmp_path / "site_copy"
+    shutil.copytree(BROKEN.root, copy)
+    (copy / "docs" / "good.md").write_text("# Good\n\nSee [nowhere](no-such-page.md).\n")
+    result = build_site(copy / "mkdocs.yml", tmp_path / "site")
+    assert result.returncode != 0
+    assert "no-such-page.md" in result.stderr

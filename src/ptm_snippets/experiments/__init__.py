@@ -4,15 +4,15 @@ Run them with ``python -m ptm_snippets.experiments [NAME ...] [--fast] [--out DI
 writes ``<DIR>/<name>.json`` (rows, summary, stamp) and ``<DIR>/<name>.svg``. Pages read the
 numbers back with :func:`load_results`.
 
-Example:
+Examples:
     >>> from ptm_snippets.experiments import known_experiments
     >>> known_experiments()
-    ['data_efficiency']
+    ['attention_maps', 'data_efficiency']
 """
 
 from __future__ import annotations
 
-from ptm_snippets.experiments import data_efficiency
+from ptm_snippets.experiments import attention_maps, data_efficiency
 from ptm_snippets.experiments.runner import (
     DEFAULT_OUT_DIR,
     Experiment,
@@ -33,6 +33,7 @@ __all__ = [
     "Experiment",
     "ExperimentConfig",
     "Progress",
+    "attention_maps",
     "cpu_model",
     "data_efficiency",
     "get_experiment",

@@ -95,7 +95,7 @@ class DataEfficiencyConfig:
     def validate(self) -> None:
         """Check every field; raise ``ValueError`` naming the first bad one and its valid range.
 
-        Example:
+        Examples:
             >>> DataEfficiencyConfig(sizes=(16, 0)).validate()
             Traceback (most recent call last):
             ...
@@ -154,13 +154,13 @@ core of the 2-core machine the published numbers came from, so the run takes abo
 FAST = DataEfficiencyConfig(
     sizes=(16, 64),
     seeds=(0, 1),
-    test_size=120,
+    test_size=80,
     batch_size=8,
-    min_steps=10,
+    min_steps=8,
     epochs=1.0,
     lr_pretrained=2e-4,
 )
-"""The test suite's run: two sizes, two seeds, 120 test lines, 10 steps of 8 texts each."""
+"""The test suite's run: two sizes, two seeds, 80 test lines, 8 steps of 8 texts each."""
 
 
 # ----------------------------------------------------------------------------- data
@@ -169,7 +169,7 @@ FAST = DataEfficiencyConfig(
 def load_tickets(split: str) -> list[dict[str, str]]:
     """Read ``train`` or ``test`` lines of the support-tickets set.
 
-    Example:
+    Examples:
         >>> len(load_tickets("train")), len(load_tickets("test"))
         (1300, 440)
     """
@@ -216,7 +216,7 @@ def _test_subset(test: list[dict[str, str]], size: int | None) -> list[dict[str,
 def steps_for(size: int, config: DataEfficiencyConfig) -> int:
     """Training steps for a set of ``size`` lines: ``max(min_steps, ceil(epochs * size / batch))``.
 
-    Example:
+    Examples:
         >>> [steps_for(n, FULL) for n in FULL.sizes]
         [40, 40, 48, 192]
     """
@@ -445,7 +445,7 @@ def data_multiple(summary_table: dict[str, dict[str, dict[str, Any]]]) -> dict[s
     mean at the smallest size, divided by that smallest size; ``None`` with
     ``never_within_range`` true if it never does.
 
-    Example:
+    Examples:
         >>> table = {"pretrained": {"16": {"accuracy_mean": 0.8}},
         ...          "random_init": {"16": {"accuracy_mean": 0.4}, "64": {"accuracy_mean": 0.85}}}
         >>> data_multiple(table)["multiple"]
@@ -473,7 +473,7 @@ def summarize(
 ) -> dict[str, Any]:
     """Mean and sample standard deviation over seeds per model and size, plus the data multiple.
 
-    Example:
+    Examples:
         >>> rows = [{"model": m, "train_size": 16, "seed": s, "accuracy": a,
         ...          "accuracy_familiar": a, "accuracy_novel": a, "train_loss_final": 0.1}
         ...         for m, s, a in [("pretrained", 0, 0.8), ("pretrained", 1, 0.9),

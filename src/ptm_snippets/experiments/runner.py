@@ -105,7 +105,7 @@ def register(experiment: Experiment, *, replace: bool = False) -> Experiment:
         ValueError: If the name is empty or already taken (and ``replace`` is false), or a
             configuration is out of range.
 
-    Example:
+    Examples:
         >>> from dataclasses import dataclass
         >>> @dataclass(frozen=True)
         ... class Cfg:
@@ -135,7 +135,7 @@ def unregister(name: str) -> None:
 def known_experiments() -> list[str]:
     """Return the registered experiment names, sorted.
 
-    Example:
+    Examples:
         >>> "data_efficiency" in known_experiments()
         True
     """
@@ -148,7 +148,7 @@ def get_experiment(name: str) -> Experiment:
     Raises:
         KeyError: If no experiment has that name; the message lists the known names.
 
-    Example:
+    Examples:
         >>> get_experiment("no_such_thing")
         Traceback (most recent call last):
         ...
@@ -167,7 +167,7 @@ def get_experiment(name: str) -> Experiment:
 def cpu_model() -> str:
     """The CPU's model name as the kernel reports it (for stamps).
 
-    Example:
+    Examples:
         >>> isinstance(cpu_model(), str)
         True
     """
@@ -259,7 +259,7 @@ def run_experiment(
         ValueError: If the configuration is out of range; the message names the field.
         ptm_snippets.hub.MirrorError: If the experiment needs weights that are not installed.
 
-    Example:
+    Examples:
         >>> run_experiment("nope", out_dir="unused")
         Traceback (most recent call last):
         ...
@@ -314,7 +314,7 @@ def load_results(name: str, directory: str | os.PathLike[str] = DEFAULT_OUT_DIR)
     Raises:
         FileNotFoundError: If the file is missing; the message says how to make it.
 
-    Example:
+    Examples:
         >>> load_results("nope", "no/such/folder")
         Traceback (most recent call last):
         ...
