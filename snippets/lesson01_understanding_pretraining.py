@@ -283,7 +283,7 @@ else:
     print(f"random init needs {gap['multiple']:.0f}x the labels to match pre-trained at 16")
 stamp = results["stamp"]
 print(f"{len(results['rows'])} runs, {stamp['wall_seconds'] / 60:.0f} min on {stamp['cpu_model']}")
-#> 24 runs, 42 min on AMD EPYC
+#> 24 runs, 21 min on AMD EPYC
 # --8<-- [end:data_efficiency]
 
 # --8<-- [start:exercise_solution]
