@@ -1,4 +1,7 @@
-"""The API reference, ``__all__`` and the docstrings agree, and every docstring example runs."""
+"""The API reference, ``__all__`` and the docstrings agree, and every module's docstring examples run.
+
+This is the one place doctests run: each module must have examples, and they must pass.
+"""
 
 from __future__ import annotations
 
@@ -53,4 +56,5 @@ def test_every_public_callable_has_a_docstring_with_an_example(name: str, obj: o
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
 def test_docstring_examples_run(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{module.__name__} has no docstring examples"
     assert result.failed == 0

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SITE, SNIPPETS
+from tests.conftest import SNIPPETS
 from tests.harness import stamps
+from tests.harness.notebooks import page_for
 
 
 @pytest.mark.parametrize("script", SNIPPETS, ids=lambda p: p.name)
@@ -22,6 +23,5 @@ def test_stamp_matches_the_installed_versions(script: Path) -> None:
 def test_page_shows_the_stamp_rendered_from_its_json(script: Path) -> None:
     _, md_path = stamps.stamp_paths(script)
     assert md_path.read_text() == stamps.render(stamps.read(script))
-    number, slug = script.stem.removeprefix("lesson").split("_", 1)
-    page = SITE.docs_dir / "lessons" / f"{number}-{slug.replace('_', '-')}.md"
+    page = page_for(script)
     assert f'--8<-- "stamps/{md_path.name}"' in page.read_text()

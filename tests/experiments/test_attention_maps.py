@@ -129,10 +129,3 @@ def test_published_configuration_is_valid_and_module_is_registered(am: ModuleTyp
     am.FULL.validate()
     assert am.EXPERIMENT.full is am.FULL
     assert NAME in known_experiments()
-
-
-def test_docstring_examples_run(am: ModuleType) -> None:
-    import doctest
-
-    result = doctest.testmod(am, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted > 0

@@ -13,19 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import textwrap
 from pathlib import Path
 
 import nbformat
 
+from tests.harness.pages import section_bodies
 from tests.harness.stamps import installed_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "docs" / "notebooks"
-_SECTION = re.compile(
-    r"^# --8<-- \[start:(?P<name>[\w-]+)\]\n(?P<body>.*?)^# --8<-- \[end:(?P=name)\]",
-    re.M | re.S,
-)
 _HEADING = re.compile(r"^(#{1,3}) (.+)$")
 
 
@@ -83,8 +79,7 @@ def build(script: Path) -> str:
         ),
     ]
     last_heading = None
-    for match in _SECTION.finditer(script.read_text(encoding="utf-8")):
-        name, body = match.group("name"), textwrap.dedent(match.group("body")).strip("\n")
+    for name, body in section_bodies(script.read_text(encoding="utf-8")):
         heading = headings.get(name)
         if heading and heading != last_heading and heading != title:
             # Plain text: the notebook renderer's permalinks drop inline code, its ids do not.

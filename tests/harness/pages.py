@@ -7,10 +7,12 @@ here is the code a reader sees, with the authors' markers intact.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import io
 import re
 import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -208,6 +210,14 @@ _SECTION_BODY = re.compile(
 )
 
 
+def section_bodies(source: str) -> list[tuple[str, str]]:
+    """Each ``# --8<-- [start:name]`` ... ``[end:name]`` section: its name and dedented body."""
+    return [
+        (m.group("name"), textwrap.dedent(m.group("body")).strip("\n"))
+        for m in _SECTION_BODY.finditer(source)
+    ]
+
+
 def script_with_same_code(site: Site, page: Path) -> Path | None:
     """The snippet script whose run is exactly the page's run, if there is one.
 
@@ -216,23 +226,18 @@ def script_with_same_code(site: Site, page: Path) -> Path | None:
     the page would then repeat the script's run statement for statement, so the suite runs it
     once.
     """
-    import ast
-    import textwrap
-
     blocks = [b.code for b in python_blocks(expand(site, page))]
     if not blocks or count_python_fences(expand(site, page)) != len(blocks):
         return None
     for folder in site.snippet_dirs():
         for script in sorted(folder.glob("*.py")):
             source = script.read_text(encoding="utf-8")
-            bodies = [textwrap.dedent(m.group("body")) for m in _SECTION_BODY.finditer(source)]
+            bodies = [body for _, body in section_bodies(source)]
             outside = _SECTION_BODY.sub("", source)
             statements = ast.parse(outside).body
             only_docstring = all(
                 isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) for s in statements
             )
-            if only_docstring and [b.strip("\n") for b in bodies] == [
-                b.strip("\n") for b in blocks
-            ]:
+            if only_docstring and bodies == [b.strip("\n") for b in blocks]:
                 return script
     return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 from typing import Any
 
@@ -15,7 +14,6 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from ptm_snippets import decoding
 from ptm_snippets.decoding import (
     apply_temperature,
     candidates,
@@ -154,8 +152,3 @@ def test_candidates_lists_the_surviving_ids() -> None:
 def test_bad_arguments_raise_value_errors_naming_the_argument(call: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call(random_logits(0, batch=1))
-
-
-def test_docstring_examples_run() -> None:
-    result = doctest.testmod(decoding, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

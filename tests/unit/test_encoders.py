@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 from typing import Any
 
@@ -211,11 +210,6 @@ def test_mlm_loss_says_when_nothing_was_masked(small: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- docs
-
-
-def test_docstring_examples_run() -> None:
-    result = doctest.testmod(encoders, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted > 0
 
 
 def test_public_names_have_examples() -> None:

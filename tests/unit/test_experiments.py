@@ -269,14 +269,3 @@ class _NoProgress:
     def update(self, n: float | None = 1) -> None: ...
 
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None: ...
-
-
-@pytest.mark.parametrize("module_name", ["runner", "data_efficiency", "__init__"])
-def test_docstring_examples_run(module_name: str) -> None:
-    import doctest
-    import importlib
-
-    name = "ptm_snippets.experiments" + ("" if module_name == "__init__" else f".{module_name}")
-    module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted > 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import doctest
 import shutil
 from pathlib import Path
 from typing import Any
@@ -45,11 +44,6 @@ def tokenizer() -> Any:
 @pytest.fixture(scope="module")
 def tiny() -> text2text.TrainResult:
     return train(dataclasses.replace(FAST, steps=2, batch_per_task=4))
-
-
-def test_doctests_pass() -> None:
-    result = doctest.testmod(text2text, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 10 and result.failed == 0
 
 
 # ---------------------------------------------------------------- tasks
