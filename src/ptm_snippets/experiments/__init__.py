@@ -7,12 +7,12 @@ numbers back with :func:`load_results`.
 Examples:
     >>> from ptm_snippets.experiments import known_experiments
     >>> known_experiments()
-    ['attention_maps', 'data_efficiency']
+    ['attention_maps', 'data_efficiency', 'distributed_cpu']
 """
 
 from __future__ import annotations
 
-from ptm_snippets.experiments import attention_maps, data_efficiency
+from ptm_snippets.experiments import attention_maps, data_efficiency, distributed_cpu
 from ptm_snippets.experiments.runner import (
     DEFAULT_OUT_DIR,
     Experiment,
@@ -36,6 +36,7 @@ __all__ = [
     "attention_maps",
     "cpu_model",
     "data_efficiency",
+    "distributed_cpu",
     "get_experiment",
     "known_experiments",
     "load_results",
