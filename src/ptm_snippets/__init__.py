@@ -34,6 +34,7 @@ from ptm_snippets.hub import (
     reader_hf_home,
     test_hf_home,
 )
+from ptm_snippets.inspector import ModelReport, format_bytes, format_reports, inspect_config
 from ptm_snippets.pretraining import (
     IGNORE_INDEX,
     MaskedBatch,
@@ -51,6 +52,7 @@ __all__ = [
     "FineTuneResult",
     "MaskedBatch",
     "MirrorError",
+    "ModelReport",
     "SpanCorruption",
     "TextClassificationDataset",
     "apply_temperature",
@@ -59,7 +61,10 @@ __all__ = [
     "encode_dataset",
     "evaluate",
     "fine_tune",
+    "format_bytes",
+    "format_reports",
     "freeze",
+    "inspect_config",
     "install",
     "layer_groups",
     "layerwise_lr_groups",

@@ -104,13 +104,14 @@ def scripts() -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Rewrite every lesson's notebook, or with ``--check`` report stale ones."""
+    """Rewrite each lesson's notebook (or the named scripts'), or with ``--check`` report stale ones."""
     parser = argparse.ArgumentParser(prog="python -m tests.harness.notebooks")
     parser.add_argument("--check", action="store_true", help="only report stale notebooks")
+    parser.add_argument("scripts", nargs="*", type=Path, help="only these (default: every lesson)")
     args = parser.parse_args(argv)
     stale = 0
     NOTEBOOK_DIR.mkdir(parents=True, exist_ok=True)
-    for script in scripts():
+    for script in [p.resolve() for p in args.scripts] or scripts():
         path, text = notebook_path(script), build(script)
         current = path.read_text(encoding="utf-8") if path.is_file() else ""
         if current == text:
