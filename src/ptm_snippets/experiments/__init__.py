@@ -7,12 +7,17 @@ numbers back with :func:`load_results`.
 Examples:
     >>> from ptm_snippets.experiments import known_experiments
     >>> known_experiments()
-    ['attention_maps', 'data_efficiency', 'distributed_cpu']
+    ['attention_maps', 'data_efficiency', 'distributed_cpu', 'model_latency']
 """
 
 from __future__ import annotations
 
-from ptm_snippets.experiments import attention_maps, data_efficiency, distributed_cpu
+from ptm_snippets.experiments import (
+    attention_maps,
+    data_efficiency,
+    distributed_cpu,
+    model_latency,
+)
 from ptm_snippets.experiments.runner import (
     DEFAULT_OUT_DIR,
     Experiment,
@@ -41,6 +46,7 @@ __all__ = [
     "known_experiments",
     "load_results",
     "main",
+    "model_latency",
     "register",
     "run_experiment",
     "unregister",
