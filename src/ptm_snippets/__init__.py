@@ -12,6 +12,14 @@ from ptm_snippets.decoding import (
     top_p_filter,
 )
 from ptm_snippets.encoders import mlm_loss, restrict_vocabulary, train_mlm
+from ptm_snippets.evaluation import (
+    EvaluationReport,
+    bootstrap_ci,
+    evaluate_classifier,
+    evaluate_model,
+    mcnemar_test,
+    paired_bootstrap,
+)
 from ptm_snippets.finetuning import (
     FineTuneConfig,
     FineTuneResult,
@@ -48,6 +56,7 @@ from ptm_snippets.pretraining import (
 
 __all__ = [
     "IGNORE_INDEX",
+    "EvaluationReport",
     "FineTuneConfig",
     "FineTuneResult",
     "MaskedBatch",
@@ -56,10 +65,13 @@ __all__ = [
     "SpanCorruption",
     "TextClassificationDataset",
     "apply_temperature",
+    "bootstrap_ci",
     "candidates",
     "count_parameters",
     "encode_dataset",
     "evaluate",
+    "evaluate_classifier",
+    "evaluate_model",
     "fine_tune",
     "format_bytes",
     "format_reports",
@@ -69,10 +81,12 @@ __all__ = [
     "layer_groups",
     "layerwise_lr_groups",
     "mask_tokens",
+    "mcnemar_test",
     "mean_pool",
     "mlm_loss",
     "model_path",
     "pad_batch",
+    "paired_bootstrap",
     "parameters_from_config",
     "predict",
     "published_config",

@@ -7,7 +7,7 @@ numbers back with :func:`load_results`.
 Examples:
     >>> from ptm_snippets.experiments import known_experiments
     >>> known_experiments()
-    ['attention_maps', 'data_efficiency', 'distributed_cpu', 'model_latency']
+    ['attention_maps', 'data_efficiency', 'distributed_cpu', 'model_latency', 'small_test_sets']
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ptm_snippets.experiments import (
     data_efficiency,
     distributed_cpu,
     model_latency,
+    small_test_sets,
 )
 from ptm_snippets.experiments.runner import (
     DEFAULT_OUT_DIR,
@@ -49,5 +50,6 @@ __all__ = [
     "model_latency",
     "register",
     "run_experiment",
+    "small_test_sets",
     "unregister",
 ]
