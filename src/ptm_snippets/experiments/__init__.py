@@ -7,13 +7,14 @@ numbers back with :func:`load_results`.
 Examples:
     >>> from ptm_snippets.experiments import known_experiments
     >>> known_experiments()
-    ['attention_maps', 'data_efficiency', 'distributed_cpu', 'model_latency', 'small_test_sets']
+    ['attention_maps', 'compression', 'data_efficiency', 'distributed_cpu', 'model_latency', 'small_test_sets']
 """
 
 from __future__ import annotations
 
 from ptm_snippets.experiments import (
     attention_maps,
+    compression,
     data_efficiency,
     distributed_cpu,
     model_latency,
@@ -40,6 +41,7 @@ __all__ = [
     "ExperimentConfig",
     "Progress",
     "attention_maps",
+    "compression",
     "cpu_model",
     "data_efficiency",
     "distributed_cpu",
