@@ -7,7 +7,7 @@ numbers back with :func:`load_results`.
 Examples:
     >>> from ptm_snippets.experiments import known_experiments
     >>> known_experiments()
-    ['attention_maps', 'compression', 'data_efficiency', 'distributed_cpu', 'model_latency', 'small_test_sets']
+    ['attention_maps', 'compression', 'data_efficiency', 'distributed_cpu', 'model_latency', 'peft_methods', 'small_test_sets']
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ptm_snippets.experiments import (
     data_efficiency,
     distributed_cpu,
     model_latency,
+    peft_methods,
     small_test_sets,
 )
 from ptm_snippets.experiments.runner import (
@@ -50,6 +51,7 @@ __all__ = [
     "load_results",
     "main",
     "model_latency",
+    "peft_methods",
     "register",
     "run_experiment",
     "small_test_sets",
