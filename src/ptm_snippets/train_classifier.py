@@ -205,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         "train_seconds": round(train_seconds, 3),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    print(json.dumps(report), flush=True)
+    # One write per report: a pipe keeps writes under 4 KiB whole, so ranks never interleave.
+    sys.stdout.write(json.dumps(report) + "\n")
+    sys.stdout.flush()
     if rank == 0:
         (args.out / "result.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     if world_size > 1:

@@ -152,7 +152,12 @@ def launch(
         raise RuntimeError(
             f"{mode} run exited with {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
-    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"rank"')]
+    decoder, reports, text = json.JSONDecoder(), [], done.stdout
+    start = text.find('{"rank"')
+    while start != -1:  # reports may share a line if another process wrote in between
+        report, end = decoder.raw_decode(text, start)
+        reports.append(report)
+        start = text.find('{"rank"', end)
     return sorted(reports, key=lambda r: r["rank"]), seconds
 
 
