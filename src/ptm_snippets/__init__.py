@@ -11,7 +11,7 @@ from ptm_snippets.decoding import (
     top_k_filter,
     top_p_filter,
 )
-from ptm_snippets.encoders import mlm_loss, restrict_vocabulary, train_mlm
+from ptm_snippets.encoders import masked_token_losses, mlm_loss, restrict_vocabulary, train_mlm
 from ptm_snippets.evaluation import (
     EvaluationReport,
     bootstrap_ci,
@@ -81,6 +81,7 @@ __all__ = [
     "layer_groups",
     "layerwise_lr_groups",
     "mask_tokens",
+    "masked_token_losses",
     "mcnemar_test",
     "mean_pool",
     "mlm_loss",

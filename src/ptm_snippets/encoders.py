@@ -5,20 +5,21 @@
 * :func:`train_mlm`: pre-train a masked language model (for example ``BertForMaskedLM``) on a
   list of texts with BERT's 80/10/10 masking (:func:`ptm_snippets.mask_tokens`).
 * :func:`mlm_loss`: the masked-LM loss on held-out texts, with masks fixed by a seed so that
-  two measurements of the same model are comparable.
+  two measurements of the same model are comparable; :func:`masked_token_losses` keeps the
+  loss of every masked position (or masks exactly the positions of chosen token ids).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 
 from ptm_snippets.pretraining import IGNORE_INDEX, mask_tokens
 
-__all__ = ["mlm_loss", "restrict_vocabulary", "train_mlm"]
+__all__ = ["masked_token_losses", "mlm_loss", "restrict_vocabulary", "train_mlm"]
 
 
 def restrict_vocabulary(
@@ -131,33 +132,40 @@ def _corrupt(
     return batch.input_ids, batch.labels
 
 
+def _logits_at(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    chosen: torch.Tensor,
+) -> torch.Tensor:
+    """Output logits at the ``chosen`` positions only, shape ``(chosen.sum(), vocab)``.
+
+    A ``BertForMaskedLM`` runs its prediction head only there (what transformers' ModernBERT
+    calls ``sparse_prediction``): the same numbers as the full output for a fraction of the
+    head's compute. Any other model computes every position and is indexed.
+    """
+    from transformers import BertForMaskedLM
+
+    if isinstance(model, BertForMaskedLM):
+        states = model.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        logits: torch.Tensor = model.cls(states[chosen])
+        return logits
+    full: torch.Tensor = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    return full[chosen]
+
+
 def _masked_lm_loss(
     model: torch.nn.Module,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
     labels: torch.Tensor,
 ) -> torch.Tensor:
-    """Mean cross-entropy at the selected positions.
-
-    A ``BertForMaskedLM`` runs its prediction head only where ``labels`` are set (what
-    transformers' ModernBERT calls ``sparse_prediction``): the same loss as
-    ``model(..., labels=labels).loss`` for a fraction of the head's compute. Any other model is
-    called with ``labels``.
-    """
-    from transformers import BertForMaskedLM
-
-    if isinstance(model, BertForMaskedLM):
-        states = model.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        chosen = labels != IGNORE_INDEX
-        if not chosen.any():  # nothing selected in this batch: a zero loss with a graph
-            zero: torch.Tensor = states.sum() * 0.0
-            return zero
-        logits = model.cls(states[chosen])
-        return torch.nn.functional.cross_entropy(logits, labels[chosen])
-    loss: torch.Tensor = model(
-        input_ids=input_ids, attention_mask=attention_mask, labels=labels
-    ).loss
-    return loss
+    """Mean cross-entropy at the selected positions (a zero loss with a graph if there are none)."""
+    chosen = labels != IGNORE_INDEX
+    logits = _logits_at(model, input_ids, attention_mask, chosen)
+    if logits.shape[0] == 0:
+        return logits.sum() * 0.0
+    return torch.nn.functional.cross_entropy(logits, labels[chosen])
 
 
 def train_mlm(
@@ -311,31 +319,106 @@ def mlm_loss(
         >>> abs(loss - math.log(len(tok))) < 0.5  # untrained: close to uniform guessing
         True
     """
+    losses, _ = masked_token_losses(
+        model,
+        texts,
+        tokenizer,
+        seed=seed,
+        mlm_probability=mlm_probability,
+        max_length=max_length,
+        batch_size=batch_size,
+    )
+    return float(losses.mean())
+
+
+@torch.no_grad()
+def masked_token_losses(
+    model: torch.nn.Module,
+    texts: Sequence[str],
+    tokenizer: Any,
+    *,
+    seed: int = 0,
+    mlm_probability: float = 0.15,
+    max_length: int = 48,
+    batch_size: int = 32,
+    mask_ids: Iterable[int] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The masked-LM cross-entropy at every masked position of ``texts``, with masks fixed by ``seed``.
+
+    The texts are corrupted once with BERT's 80/10/10 rule (:func:`ptm_snippets.mask_tokens`)
+    from a generator seeded with ``seed``, so two models, or one model before and after training,
+    are scored on exactly the same positions. The mean of the losses is the held-out masked-LM
+    loss and its exponential the masked-LM perplexity; keeping every position lets a caller
+    average a subset, for example the positions whose original token is a new vocabulary entry.
+    A ``BertForMaskedLM`` runs its prediction head only at the masked positions, which gives the
+    same numbers as the full output for a fraction of the compute.
+
+    With ``mask_ids``, nothing is random: every position whose token is one of ``mask_ids`` (new
+    vocabulary entries, say) is replaced by ``[MASK]`` and scored, and no other position is.
+
+    Args:
+        model: A masked-LM model (``BertForMaskedLM`` or any model returning ``.logits``).
+        texts: Held-out texts (at least one).
+        tokenizer: The model's tokenizer; needs a mask token.
+        seed: Seed of the masks.
+        mlm_probability: Chance that an ordinary token is selected, in ``(0, 1]``.
+        max_length: Longest tokenised text (longer ones are cut), at least 2.
+        batch_size: Texts per forward pass, at least 1.
+        mask_ids: If given, mask exactly the positions holding these token ids.
+
+    Returns:
+        ``(losses, labels)``: the loss in nats at each masked position and the original token id
+        there, both 1-D and in the same order.
+
+    Raises:
+        ValueError: If an argument is out of range, ``tokenizer`` has no mask token, or no
+            position was selected (pass more text, or ids that occur in it).
+
+    Examples:
+        >>> from transformers import AutoModelForMaskedLM, AutoTokenizer
+        >>> repo = "sentence-transformers/all-MiniLM-L6-v2"
+        >>> tok = AutoTokenizer.from_pretrained(repo)
+        >>> _ = torch.manual_seed(0)
+        >>> model = AutoModelForMaskedLM.from_pretrained(repo)  # its MLM head is new, untrained
+        >>> losses, labels = masked_token_losses(model, ["The for statement loops."] * 8, tok)
+        >>> losses.shape == labels.shape, losses.mean().item() > 9  # about log(30522) = 10.3
+        (True, True)
+        >>> statement = tok.convert_tokens_to_ids("statement")
+        >>> _, labels = masked_token_losses(model, ["The for statement loops."], tok,
+        ...                                 mask_ids=[statement])
+        >>> tok.convert_ids_to_tokens(labels.tolist())
+        ['statement']
+    """
     _check_common(texts, tokenizer, mlm_probability, max_length)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int of at least 1, got {batch_size!r}")
+    targets = None if mask_ids is None else torch.tensor(sorted(set(mask_ids)), dtype=torch.long)
     ids = _encode(texts, tokenizer, max_length)
     pad_id = int(tokenizer.pad_token_id)
     generator = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
-    total, count = 0.0, 0
+    all_losses: list[torch.Tensor] = []
+    all_labels: list[torch.Tensor] = []
     for start in range(0, len(ids), batch_size):
         input_ids, attention_mask = _pad(ids[start : start + batch_size], pad_id)
-        corrupted, labels = _corrupt(input_ids, tokenizer, mlm_probability, generator)
-        logits = model(input_ids=corrupted, attention_mask=attention_mask).logits
-        total += float(
-            torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]),
-                labels.reshape(-1),
-                ignore_index=IGNORE_INDEX,
-                reduction="sum",
-            )
+        if targets is None:
+            corrupted, labels = _corrupt(input_ids, tokenizer, mlm_probability, generator)
+            chosen = labels != IGNORE_INDEX
+        else:
+            chosen = torch.isin(input_ids, targets) & (attention_mask == 1)
+            corrupted = input_ids.masked_fill(chosen, int(tokenizer.mask_token_id))
+        if not chosen.any():
+            continue
+        logits = _logits_at(model, corrupted, attention_mask, chosen)
+        all_losses.append(
+            torch.nn.functional.cross_entropy(logits, input_ids[chosen], reduction="none")
         )
-        count += int((labels != IGNORE_INDEX).sum())
+        all_labels.append(input_ids[chosen])
     model.train(was_training)
-    if count == 0:
+    if not all_labels:
         raise ValueError(
-            "no position was selected for prediction; pass more texts or a larger mlm_probability"
+            "no position was selected for scoring; pass more texts, a larger mlm_probability, "
+            "or mask_ids that occur in the texts"
         )
-    return total / count
+    return torch.cat(all_losses), torch.cat(all_labels)

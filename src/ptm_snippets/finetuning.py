@@ -310,7 +310,8 @@ class FineTuneConfig:
             the number of processes.
         layer_decay: Layer-wise learning-rate decay in ``(0, 1]``; 1 is none.
         schedule: One of :data:`SCHEDULES`.
-        warmup_ratio: Share of the steps over which the learning rate rises from 0.
+        warmup_ratio: Share of the steps over which the learning rate rises from 0 (must be 0
+            with ``schedule="constant"``, which has no warm-up).
         weight_decay: AdamW weight decay (not applied to biases and norms).
         max_grad_norm: Gradient clipping threshold; 0 turns clipping off.
         seed: Seeds the shuffling (plus the process rank) and dropout.
@@ -357,6 +358,11 @@ class FineTuneConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.schedule == "constant" and self.warmup_ratio > 0:
+            raise ValueError(
+                f"schedule='constant' has no warm-up, but warmup_ratio={self.warmup_ratio}: "
+                "use schedule='constant_with_warmup', or warmup_ratio=0"
+            )
         for name in ("weight_decay", "max_grad_norm", "seed", "eval_every", "patience"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -598,7 +604,7 @@ def fine_tune(
                     "event": "train",
                     "step": step,
                     "loss": round(step_loss, 4),
-                    "lr": scheduler.get_last_lr()[0],
+                    "lr": max(scheduler.get_last_lr()),  # the head's; lower layers get less
                 }
             )
         if config.eval_every and (step % config.eval_every == 0 or step == config.max_steps):

@@ -7,7 +7,7 @@ numbers back with :func:`load_results`.
 Examples:
     >>> from ptm_snippets.experiments import known_experiments
     >>> known_experiments()
-    ['attention_maps', 'compression', 'data_efficiency', 'distributed_cpu', 'model_latency', 'peft_methods', 'small_test_sets']
+    ['attention_maps', 'compression', 'data_efficiency', 'distributed_cpu', 'domain_adaptation', 'finetuning_strategies', 'model_latency', 'peft_methods', 'small_test_sets']
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from ptm_snippets.experiments import (
     compression,
     data_efficiency,
     distributed_cpu,
+    domain_adaptation,
+    finetuning_strategies,
     model_latency,
     peft_methods,
     small_test_sets,
@@ -46,6 +48,8 @@ __all__ = [
     "cpu_model",
     "data_efficiency",
     "distributed_cpu",
+    "domain_adaptation",
+    "finetuning_strategies",
     "get_experiment",
     "known_experiments",
     "load_results",
