@@ -57,7 +57,13 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
-test: $(MIRROR_READY) $(CHROMIUM)
+# curl: lesson 11 calls its HTTP service the way readers do from a shell.
+CURL := /usr/bin/curl
+$(CURL):
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends curl
+
+test: $(MIRROR_READY) $(CHROMIUM) $(CURL)
 	$(VENV)/bin/ruff check src snippets tests conftest.py
 	$(VENV)/bin/ruff format --check src snippets tests conftest.py
 	$(VENV)/bin/mypy

@@ -7,7 +7,7 @@ numbers back with :func:`load_results`.
 Examples:
     >>> from ptm_snippets.experiments import known_experiments
     >>> known_experiments()
-    ['attention_maps', 'compression', 'data_efficiency', 'distributed_cpu', 'domain_adaptation', 'finetuning_strategies', 'model_latency', 'peft_methods', 'small_test_sets']
+    ['attention_maps', 'compression', 'data_efficiency', 'distributed_cpu', 'domain_adaptation', 'finetuning_strategies', 'model_latency', 'peft_methods', 'serving_benchmark', 'small_test_sets']
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ptm_snippets.experiments import (
     finetuning_strategies,
     model_latency,
     peft_methods,
+    serving_benchmark,
     small_test_sets,
 )
 from ptm_snippets.experiments.runner import (
@@ -58,6 +59,7 @@ __all__ = [
     "peft_methods",
     "register",
     "run_experiment",
+    "serving_benchmark",
     "small_test_sets",
     "unregister",
 ]
