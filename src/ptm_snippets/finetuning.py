@@ -347,8 +347,8 @@ class FineTuneConfig:
             ...
             ValueError: schedule must be one of ('linear', 'cosine', 'constant', 'constant_with_warmup'), got 'exponential'
         """
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0 < self.learning_rate < math.inf:
+            raise ValueError(f"learning_rate must be positive and finite, got {self.learning_rate}")
         for name in ("max_steps", "batch_size", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -364,8 +364,8 @@ class FineTuneConfig:
                 "use schedule='constant_with_warmup', or warmup_ratio=0"
             )
         for name in ("weight_decay", "max_grad_norm", "seed", "eval_every", "patience"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            if not 0 <= getattr(self, name) < math.inf:  # also catches NaN
+                raise ValueError(f"{name} must be >= 0 and finite, got {getattr(self, name)}")
         if self.unfreeze_every < 0:
             raise ValueError(f"unfreeze_every must be >= 0, got {self.unfreeze_every}")
         if self.patience and not self.eval_every:
@@ -445,6 +445,8 @@ def _batches(shard: list[int], batch_size: int, generator: torch.Generator) -> I
         while len(batch) < min(batch_size, len(shard)):
             if not order:
                 order = [shard[i] for i in torch.randperm(len(shard), generator=generator).tolist()]
+                if batch:  # a pass ended mid-batch: lines already in it go last in the new pass
+                    order = [i for i in order if i in batch] + [i for i in order if i not in batch]
             batch.append(order.pop())
         yield batch
 

@@ -89,6 +89,13 @@ def test_the_experiment_shows_the_trade_off_and_the_head_only_share(
     cells = summary["dapt"]
     spread = max(c["accuracy_std"] for c in cells.values())
     assert abs(changes["accuracy"]) < 0.05 and abs(changes["accuracy"]) < 3 * spread + 0.01
+    # the page: one seed of three has p < 0.05 (a drop); the others are far from it
+    tests = changes["mcnemar"]
+    assert len(tests) == 3
+    significant = [t for t in tests if t["p_value"] < 0.05]
+    assert len(significant) == 1
+    assert significant[0]["only_before_right"] > significant[0]["only_after_right"]
+    assert all(t["p_value"] > 0.2 for t in tests if t not in significant)
 
 
 # ----------------------------------------------------------------------------- downstream
