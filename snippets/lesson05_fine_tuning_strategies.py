@@ -391,7 +391,7 @@ stamp = results["stamp"]
 print(f"{len(stamp['seeds'])} seeds, {stamp['config']['train_size']} training lines, "
       f"{stamp['config']['steps']} steps of {stamp['config']['batch_size']}, {len(table)} arms; "
       f"{stamp['wall_seconds'] / 60:.0f} minutes on {stamp['cpu_count']} cores, load average {stamp['load_average_at_end'][0]}")
-#> 3 seeds, 256 training lines, 48 steps of 16, 6 arms; 16 minutes on 2 cores, load average 3.9
+#> 3 seeds, 256 training lines, 48 steps of 16, 6 arms; 11 minutes on 2 cores, load average 1.1
 print(f"{'arm':19}{'trainable':>10}{'lr':>8}{'accuracy':>15}{'familiar':>9}{'novel':>7}{'step s':>8}{'MiB':>6}{'spearman':>9}")
 #> arm                 trainable      lr       accuracy familiar  novel  step s   MiB spearman
 for arm, cell in table.items():
@@ -401,18 +401,24 @@ for arm, cell in table.items():
         f"{cell['accuracy_novel_mean']:7.3f}{cell['step_seconds_median_mean']:8.2f}"
         f"{cell['train_peak_mb_mean']:6.0f}{cell['similarity_spearman_mean']:9.3f}"
     )
-    #> feature_extraction      0.66%   5e-03    0.889 ±0.017    0.835  0.944    0.31   117    0.924
-    #> partial                16.28%   2e-04    0.939 ±0.004    0.914  0.964    0.41   238    0.900
-    #> full                  100.00%   1e-04    0.939 ±0.005    0.926  0.953    0.85   697    0.901
-    #> layer_decay           100.00%   2e-04    0.937 ±0.005    0.924  0.950    1.25   692    0.895
-    #> gradual               100.00%   2e-04    0.941 ±0.002    0.924  0.958    0.67   666    0.894
-    #> full_high_lr          100.00%   5e-04    0.904 ±0.033    0.911  0.897    1.14   698    0.595
+    #> feature_extraction      0.66%   5e-03    0.889 ±0.017    0.835  0.944    0.19   117    0.924
+    #> partial                16.28%   2e-04    0.939 ±0.004    0.914  0.964    0.31   235    0.900
+    #> full                  100.00%   1e-04    0.939 ±0.005    0.926  0.953    0.63   703    0.901
+    #> layer_decay           100.00%   2e-04    0.937 ±0.005    0.924  0.950    0.65   702    0.895
+    #> gradual               100.00%   2e-04    0.941 ±0.002    0.924  0.958    0.39   669    0.894
+    #> full_high_lr          100.00%   5e-04    0.904 ±0.033    0.911  0.897    0.85   699    0.595
 print("final training loss:", {arm: round(cell["train_loss_final_mean"], 3) for arm, cell in table.items()})
 #> final training loss: {'feature_extraction': 0.11, 'partial': 0.195, 'full': 0.463, 'layer_decay': 0.154, 'gradual': 0.206, 'full_high_lr': 0.018}
 print("mean cosine of unrelated pairs:", {arm: round(cell["cosine_unrelated_mean"], 2) for arm, cell in table.items()})
 #> mean cosine of unrelated pairs: {'feature_extraction': 0.02, 'partial': 0.21, 'full': 0.29, 'layer_decay': 0.29, 'gradual': 0.21, 'full_high_lr': 0.48}
 print(f"spearman of the pre-trained encoder: {results['summary']['similarity_spearman_before']:.3f}")
+print("macro-F1:", {arm: round(cell["macro_f1_mean"], 3) for arm, cell in table.items()})
+one = next(row for row in results["rows"] if row["arm"] == "full")  # scored by evaluate_classifier
+print(f"one model (full, seed {one['seed']}): accuracy {one['accuracy']:.3f}, "
+      f"95% bootstrap interval [{one['accuracy_low']:.3f}, {one['accuracy_high']:.3f}]")
 #> spearman of the pre-trained encoder: 0.924
+#> macro-F1: {'feature_extraction': 0.889, 'partial': 0.939, 'full': 0.94, 'layer_decay': 0.937, 'gradual': 0.941, 'full_high_lr': 0.904}
+#> one model (full, seed 0): accuracy 0.941, 95% bootstrap interval [0.918, 0.964]
 # --8<-- [end:experiment]
 
 # --8<-- [start:scaling_out_shards]
@@ -436,16 +442,16 @@ scaling = load_results("distributed_cpu")  # written by `make figures`
 summary = scaling["summary"]
 for mode in ("one_process", "simulated", "torchrun"):
     print(f"{mode:>11}: {summary[mode]['train_seconds']:5.1f} s training, accuracy {summary[mode]['accuracy']:.3f}")
-    #> one_process:  36.2 s training, accuracy 0.945
-    #>   simulated:  39.0 s training, accuracy 0.943
-    #>    torchrun:  45.5 s training, accuracy 0.943
+    #> one_process:  29.0 s training, accuracy 0.943
+    #>   simulated:  36.6 s training, accuracy 0.945
+    #>    torchrun:  30.4 s training, accuracy 0.945
 print("torchrun time / one-process time:", summary["torchrun_over_one_process"])
-#> torchrun time / one-process time: 1.26
+#> torchrun time / one-process time: 1.05
 print("torchrun's two ranks and the simulation ended identical:", summary["torchrun_matches_simulation"])
 #> torchrun's two ranks and the simulation ended identical: True
 stamp = scaling["stamp"]
 print(stamp["cpu_count"], "cores, load average", stamp["load_average_at_end"][0], "at the end, torch", stamp["torch"])
-#> 2 cores, load average 2.52 at the end, torch 2.13.0+cpu
+#> 2 cores, load average 1.47 at the end, torch 2.13.0+cpu
 # --8<-- [end:scaling_out_results]
 
 

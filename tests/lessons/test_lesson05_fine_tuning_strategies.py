@@ -191,6 +191,18 @@ def test_experiment_table_comes_from_the_json(lesson: dict[str, Any]) -> None:
         assert cell["accuracy_mean"] == pytest.approx(sum(accuracies) / len(accuracies), abs=1e-4)
     assert table["feature_extraction"]["trainable_share"] < 0.01
     assert table["feature_extraction"]["forgetting_mean"] == 0
+    # the page: one model's bootstrap interval is over ten times the gaps between the four
+    # strategies that train the encoder, whose mean accuracies are within half a point
+    four = [table[arm]["accuracy_mean"] for arm in ("partial", "full", "layer_decay", "gradual")]
+    one = lesson["one"]
+    width = one["accuracy_high"] - one["accuracy_low"]
+    assert max(four) - min(four) < 0.005 and width > 10 * (max(four) - min(four))
+    assert one["accuracy_low"] < one["accuracy"] < one["accuracy_high"]
+    # costs the prose reads from the table: frozen < partial < full in time and memory
+    step = {arm: cell["step_seconds_median_mean"] for arm, cell in table.items()}
+    memory = {arm: cell["train_peak_mb_mean"] for arm, cell in table.items()}
+    assert step["feature_extraction"] < step["partial"] < step["full"]
+    assert memory["feature_extraction"] < memory["partial"] < 0.5 * memory["full"]
 
 
 def test_page_shows_the_experiment_figure() -> None:
