@@ -391,7 +391,7 @@ stamp = results["stamp"]
 print(f"{len(stamp['seeds'])} seeds, {stamp['config']['train_size']} training lines, "
       f"{stamp['config']['steps']} steps of {stamp['config']['batch_size']}, {len(table)} arms; "
       f"{stamp['wall_seconds'] / 60:.0f} minutes on {stamp['cpu_count']} cores, load average {stamp['load_average_at_end'][0]}")
-#> 3 seeds, 256 training lines, 48 steps of 16, 6 arms; 11 minutes on 2 cores, load average 1.1
+#> 3 seeds, 256 training lines, 48 steps of 16, 6 arms; 9 minutes on 2 cores, load average 2.51
 print(f"{'arm':19}{'trainable':>10}{'lr':>8}{'accuracy':>15}{'familiar':>9}{'novel':>7}{'step s':>8}{'MiB':>6}{'spearman':>9}")
 #> arm                 trainable      lr       accuracy familiar  novel  step s   MiB spearman
 for arm, cell in table.items():
@@ -401,12 +401,12 @@ for arm, cell in table.items():
         f"{cell['accuracy_novel_mean']:7.3f}{cell['step_seconds_median_mean']:8.2f}"
         f"{cell['train_peak_mb_mean']:6.0f}{cell['similarity_spearman_mean']:9.3f}"
     )
-    #> feature_extraction      0.66%   5e-03    0.889 ±0.017    0.835  0.944    0.19   117    0.924
-    #> partial                16.28%   2e-04    0.939 ±0.004    0.914  0.964    0.31   235    0.900
-    #> full                  100.00%   1e-04    0.939 ±0.005    0.926  0.953    0.63   703    0.901
-    #> layer_decay           100.00%   2e-04    0.937 ±0.005    0.924  0.950    0.65   702    0.895
-    #> gradual               100.00%   2e-04    0.941 ±0.002    0.924  0.958    0.39   669    0.894
-    #> full_high_lr          100.00%   5e-04    0.904 ±0.033    0.911  0.897    0.85   699    0.595
+    #> feature_extraction      0.66%   5e-03    0.889 ±0.017    0.835  0.944    0.18    66    0.924
+    #> partial                16.28%   2e-04    0.939 ±0.004    0.914  0.964    0.27   179    0.900
+    #> full                  100.00%   1e-04    0.939 ±0.005    0.926  0.953    0.59   615    0.901
+    #> layer_decay           100.00%   2e-04    0.937 ±0.005    0.924  0.950    0.61   609    0.895
+    #> gradual               100.00%   2e-04    0.941 ±0.002    0.924  0.958    0.37   590    0.894
+    #> full_high_lr          100.00%   5e-04    0.904 ±0.033    0.911  0.897    0.60   610    0.595
 print("final training loss:", {arm: round(cell["train_loss_final_mean"], 3) for arm, cell in table.items()})
 #> final training loss: {'feature_extraction': 0.11, 'partial': 0.195, 'full': 0.463, 'layer_decay': 0.154, 'gradual': 0.206, 'full_high_lr': 0.018}
 print("mean cosine of unrelated pairs:", {arm: round(cell["cosine_unrelated_mean"], 2) for arm, cell in table.items()})

@@ -287,42 +287,136 @@ from ptm_snippets.experiments import load_results
 
 results = load_results("peft_methods")  # docs/assets/experiments/, written by the experiment command
 table = results["summary"]["table"]
-print(f"{'arm':22} {'trainable':>10} {'on disk':>9} {'step':>6} {'memory':>8}  {'accuracy':13} {'novel':>5}")
+print(f"{'arm':22} {'trainable':>10} {'on disk':>9} {'step':>6} {'memory':>8}  {'accuracy':13} {'F1':>5} {'novel':>5}")
 for arm, cell in table.items():
     memory = cell["train_peak_increase_bytes"] / 2**20
     print(f"{arm:22} {cell['trainable_parameters']:>10,} {cell['saved_bytes'] / 1e6:>6.2f} MB {cell['step_seconds']:>5.2f}s "
-          f"{memory:>4.0f} MiB  {cell['accuracy_mean']:.3f} ± {cell['accuracy_std']:.3f} {cell['accuracy_novel_mean']:>5.3f}")
-#> arm                     trainable   on disk   step   memory  accuracy      novel
-#> full                   22,714,756  90.87 MB  0.91s  693 MiB  0.916 ± 0.014 0.926
-#> head_only                 149,380   0.60 MB  0.24s  120 MiB  0.888 ± 0.005 0.950
-#> lora_r2                   167,812   0.67 MB  0.50s  351 MiB  0.923 ± 0.007 0.965
-#> lora_r8                   223,108   0.90 MB  0.57s  362 MiB  0.933 ± 0.004 0.958
-#> lora_r32                  444,292   1.78 MB  0.55s  370 MiB  0.918 ± 0.006 0.947
-#> lora_r8_frozen_pooler      75,268   0.30 MB  0.51s  355 MiB  0.867 ± 0.028 0.900
-#> dora_r8                   227,716   0.92 MB  0.52s  379 MiB  0.933 ± 0.004 0.958
-#> loha_r8                   296,836   1.19 MB  0.64s  339 MiB  0.897 ± 0.004 0.955
-#> ia3                       165,508   0.67 MB  0.53s  379 MiB  0.903 ± 0.021 0.953
-#> prompt_tuning             157,060   0.63 MB  0.91s  440 MiB  0.667 ± 0.236 0.692
+          f"{memory:>4.0f} MiB  {cell['accuracy_mean']:.3f} ± {cell['accuracy_std']:.3f} {cell['macro_f1_mean']:.3f} {cell['accuracy_novel_mean']:>5.3f}")
+#> arm                     trainable   on disk   step   memory  accuracy         F1 novel
+#> full                   22,714,756  90.87 MB  0.53s  628 MiB  0.916 ± 0.014 0.916 0.926
+#> head_only                 149,380   0.60 MB  0.16s   63 MiB  0.888 ± 0.005 0.888 0.950
+#> lora_r2                   167,812   0.67 MB  0.29s  279 MiB  0.923 ± 0.007 0.922 0.965
+#> lora_r8                   223,108   0.90 MB  0.30s  281 MiB  0.933 ± 0.004 0.932 0.958
+#> lora_r32                  444,292   1.78 MB  0.31s  320 MiB  0.918 ± 0.006 0.918 0.947
+#> lora_r8_frozen_pooler      75,268   0.30 MB  0.30s  296 MiB  0.867 ± 0.028 0.865 0.900
+#> dora_r8                   227,716   0.92 MB  0.31s  348 MiB  0.933 ± 0.004 0.932 0.958
+#> loha_r8                   296,836   1.19 MB  0.36s  294 MiB  0.897 ± 0.004 0.897 0.955
+#> ia3                       165,508   0.67 MB  0.30s  318 MiB  0.903 ± 0.021 0.902 0.953
+#> prompt_tuning             157,060   0.63 MB  0.53s  378 MiB  0.667 ± 0.236 0.644 0.692
 stamp = results["stamp"]
 runs = sum(row["kind"] == "train" for row in results["rows"])
 print(f"{runs} training runs ({len(stamp['seeds'])} seeds), {stamp['wall_seconds'] / 60:.0f} min on {stamp['cpu_model']}, "
       f"{stamp['torch_threads']} thread, load average {stamp['load_average_at_end'][0]:.1f}")
-#> 30 training runs (3 seeds), 28 min on AMD EPYC, 1 thread, load average 3.9
+#> 30 training runs (3 seeds), 13 min on AMD EPYC, 1 thread, load average 2.3
 print("relative to full fine-tuning:  accuracy  parameters  disk    step   memory")
 for arm in ("head_only", "lora_r8", "dora_r8", "ia3", "prompt_tuning"):
     ratio = table[arm]["vs_full"]
     print(f"{arm:29} {ratio['accuracy']:+.3f}  {ratio['trainable_parameters']:>9.2%}  {ratio['saved_bytes']:>6.2%}  "
           f"{ratio['step_seconds']:>5.2f}x  {ratio['train_peak_increase']:>5.2f}x")
 #> relative to full fine-tuning:  accuracy  parameters  disk    step   memory
-#> head_only                     -0.028      0.66%   0.66%   0.26x   0.17x
-#> lora_r8                       +0.017      0.98%   0.99%   0.63x   0.52x
-#> dora_r8                       +0.017      1.00%   1.01%   0.57x   0.55x
-#> ia3                           -0.013      0.73%   0.73%   0.58x   0.55x
-#> prompt_tuning                 -0.249      0.69%   0.69%   1.01x   0.63x
+#> head_only                     -0.028      0.66%   0.66%   0.29x   0.10x
+#> lora_r8                       +0.017      0.98%   0.99%   0.56x   0.45x
+#> dora_r8                       +0.017      1.00%   1.01%   0.59x   0.55x
+#> ia3                           -0.013      0.73%   0.73%   0.56x   0.51x
+#> prompt_tuning                 -0.249      0.69%   0.69%   0.99x   0.60x
+one_run = next(row for row in results["rows"] if row["kind"] == "train" and row["arm"] == "lora_r8")
+print(f"one lora_r8 run scored {one_run['accuracy']:.3f}, 95% interval [{one_run['accuracy_low']:.3f}, "
+      f"{one_run['accuracy_high']:.3f}] on {len(load_tickets('test'))} test tickets")
 lengths = [len(ids) for ids in tokenizer([r["text"] for r in load_tickets("train")])["input_ids"]]
 print(f"a training ticket is {sum(lengths) / len(lengths):.0f} tokens on average; prompt tuning adds 20 to each")
+#> one lora_r8 run scored 0.936, 95% interval [0.914, 0.957] on 440 test tickets
 #> a training ticket is 20 tokens on average; prompt tuning adds 20 to each
 # --8<-- [end:experiment_results]
+
+# --8<-- [start:decoder_lora]
+from transformers import AutoModelForCausalLM
+
+from ptm_snippets.experiments.peft_causal_lm import (
+    answer_token_ids,
+    label_log_probs,
+    next_token_logits,
+    prompt,
+)
+from ptm_snippets.hub import SMOLLM2, model_path
+
+SMOL = model_path(SMOLLM2.repo_id)  # SmolLM2-135M-Instruct, installed offline by the mirror
+smol_tokenizer = AutoTokenizer.from_pretrained(SMOL)
+pad = smol_tokenizer.pad_token_id
+answers = answer_token_ids(smol_tokenizer)  # the next token the model should produce
+print(prompt(test_rows[0]["text"]), "->", smol_tokenizer.convert_ids_to_tokens(answers))
+#> Classify the customer support ticket as billing, delivery, account or technical.
+#> Ticket: Do you accept Apple Pay? Any help appreciated.
+#> Category: -> ['Ġbilling', 'Ġdelivery', 'Ġaccount', 'Ġtechnical']
+torch.manual_seed(0)
+decoder = make_peft_model(AutoModelForCausalLM.from_pretrained(SMOL), "lora", rank=8,
+                          target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+print(trainable_parameters(decoder))
+#> ParameterCount(trainable=460800, total=134975808)
+
+held_out = test_rows[::11]  # 40 tickets from both halves of the test set
+held_prompts = [smol_tokenizer(prompt(r["text"]))["input_ids"] for r in held_out]
+held_gold = torch.tensor([label_id[r["label"]] for r in held_out])
+
+
+def decoder_scores() -> tuple[float, float]:
+    """Accuracy when the model picks the likeliest of the four answers, and P(right answer)."""
+    log_probs, _ = label_log_probs(decoder, held_prompts, answers, pad_id=pad)
+    right = log_probs[torch.arange(len(held_out)), held_gold].exp().mean().item()
+    return (log_probs.argmax(-1) == held_gold).float().mean().item(), right
+
+
+decoder_before = decoder_scores()
+optimizer = torch.optim.AdamW([p for p in decoder.parameters() if p.requires_grad], lr=3e-3)  # the experiment's rate
+decoder.train()
+decoder_losses = []
+for step in range(16):
+    rows = train_rows[8 * step : 8 * step + 8]
+    logits = next_token_logits(decoder, [smol_tokenizer(prompt(r["text"]))["input_ids"] for r in rows], pad)
+    target = torch.tensor([answers[label_id[r["label"]]] for r in rows])
+    loss = torch.nn.functional.cross_entropy(logits, target)  # the answer token only, whole vocabulary
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    decoder_losses.append(loss.item())
+decoder_after = decoder_scores()
+print(f"loss {sum(decoder_losses[:4]) / 4:.2f} -> {sum(decoder_losses[-4:]) / 4:.2f} (first and last 4 of 16 steps)")
+#> loss 4.49 -> 0.34 (first and last 4 of 16 steps)
+print(f"on 40 test tickets: P(right answer) {decoder_before[1]:.3f} -> {decoder_after[1]:.3f}, accuracy {decoder_before[0]:.2f} -> {decoder_after[0]:.2f}")
+#> on 40 test tickets: P(right answer) 0.000 -> 0.579, accuracy 0.52 -> 0.57
+decoder.save_pretrained(workdir / "smollm2-tickets")
+print(f"adapter on disk: {adapter_size_bytes(workdir / 'smollm2-tickets') / 1e6:.2f} MB")
+#> adapter on disk: 1.86 MB
+# --8<-- [end:decoder_lora]
+
+# --8<-- [start:decoder_results]
+decoder_results = load_results("peft_causal_lm")
+decoder_table = decoder_results["summary"]["table"]
+print(f"{'arm':12} {'trainable':>11} {'on disk':>9} {'step cpu':>8} {'memory':>9}  {'accuracy':13} {'greedy':>6} {'ref ppl':>7}")
+#> arm            trainable   on disk step cpu    memory  accuracy      greedy ref ppl
+for arm, cell in decoder_table.items():
+    disk = f"{cell['saved_bytes'] / 1e6:6.2f} MB" if cell["saved_bytes"] else "        -"
+    step = f"{cell['step_cpu_seconds']:7.2f}s" if cell["step_cpu_seconds"] else "       -"
+    memory = f"{cell['train_peak_increase_bytes'] / 2**20:5.0f} MiB" if cell["train_peak_increase_bytes"] else "        -"
+    print(f"{arm:12} {cell['trainable_parameters']:>11,} {disk} {step} {memory}  "
+          f"{cell['accuracy_mean']:.3f} ± {cell['accuracy_std']:.3f} {cell['greedy_answer_correct_mean']:>6.3f} "
+          f"{cell['general_perplexity_mean']:>7.2f}")
+    #> zero_shot              0         -        -         -  0.585 ± 0.000  0.000   18.21
+    #> full         134,515,008 538.09 MB    4.52s  2807 MiB  0.925 ± 0.005  0.925   18.25
+    #> lora_qv_r8       460,800   1.86 MB    2.45s   882 MiB  0.868 ± 0.032  0.868   26.18
+    #> lora_all_r8    2,442,240   9.82 MB    2.69s  1393 MiB  0.932 ± 0.024  0.932   22.95
+    #> ia3               57,600   0.24 MB    2.23s   876 MiB  0.912 ± 0.006  0.912   27.39
+decoder_stamp = decoder_results["stamp"]
+print(f"{len(decoder_results['rows'])} runs, {decoder_stamp['wall_seconds'] / 60:.0f} min on {decoder_stamp['cpu_model']}, "
+      f"load average {decoder_stamp['load_average_at_end'][0]:.1f}")
+#> 13 runs, 28 min on AMD EPYC, load average 1.0
+for arm in ("lora_qv_r8", "lora_all_r8", "ia3"):
+    ratio = decoder_table[arm]["vs_full"]
+    print(f"{arm:12} vs full: accuracy {ratio['accuracy']:+.3f}, parameters {ratio['trainable_parameters']:.2%}, "
+          f"step {ratio['step_cpu_seconds']:.2f}x, memory {ratio['train_peak_increase']:.2f}x")
+    #> lora_qv_r8   vs full: accuracy -0.057, parameters 0.34%, step 0.54x, memory 0.31x
+    #> lora_all_r8  vs full: accuracy +0.007, parameters 1.82%, step 0.60x, memory 0.50x
+    #> ia3          vs full: accuracy -0.013, parameters 0.04%, step 0.49x, memory 0.31x
+# --8<-- [end:decoder_results]
 
 # --8<-- [start:exercise_lora_count]
 h, f, layers, r = base.config.hidden_size, base.config.intermediate_size, base.config.num_hidden_layers, 4

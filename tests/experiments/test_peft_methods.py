@@ -23,6 +23,9 @@ FIELDS = {
     "step_seconds_median",
     "train_peak_increase_bytes",
     "accuracy",
+    "accuracy_low",
+    "accuracy_high",
+    "macro_f1",
     "accuracy_familiar",
     "accuracy_novel",
     "train_loss_final",
@@ -71,8 +74,10 @@ def test_every_row_is_valid(pm: ModuleType, result: dict[str, Any]) -> None:
         assert row["step_seconds_median"] > 0
     for row in rows:
         assert row.keys() == FIELDS
-        for key in ("accuracy", "accuracy_familiar", "accuracy_novel"):
+        for key in ("accuracy", "macro_f1", "accuracy_familiar", "accuracy_novel"):
             assert 0.0 <= row[key] <= 1.0, (key, row)
+        assert row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"], row
+        assert row["accuracy_high"] - row["accuracy_low"] > 0.02, row  # 48 items: a wide interval
         assert row["steps"] == pm.FAST.steps
         assert row["step_seconds_median"] > 0 and row["seconds"] > 0
         assert row["train_peak_increase_bytes"] is None  # in-process: not measured
@@ -167,6 +172,7 @@ def test_summary_ratios_to_full(pm: ModuleType) -> None:
             "step_seconds_median": t,
             "train_peak_increase_bytes": memory if seed == 0 else None,
             "accuracy": acc,
+            "macro_f1": acc - 0.05,
             "accuracy_familiar": acc,
             "accuracy_novel": acc - 0.1,
             "train_loss_final": 0.1,
@@ -192,6 +198,7 @@ def test_summary_ratios_to_full(pm: ModuleType) -> None:
     }
     assert cell["train_peak_increase_bytes"] == 100
     assert cell["accuracy_novel_mean"] == pytest.approx(0.7)
+    assert cell["macro_f1_mean"] == pytest.approx(0.75)
 
 
 def test_published_configuration_is_valid_and_module_is_registered(pm: ModuleType) -> None:

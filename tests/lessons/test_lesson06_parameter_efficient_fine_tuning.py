@@ -228,6 +228,76 @@ def test_experiment_supports_the_pages_trade_offs(lesson: dict[str, Any]) -> Non
     assert 15 <= sum(lengths) / len(lengths) <= 25
 
 
+# ----------------------------------------------------------------------------- a decoder
+
+
+def test_decoder_lora_learns_to_answer_with_a_small_adapter(lesson: dict[str, Any]) -> None:
+    count = lesson["decoder"].get_base_model().config
+    layers, hidden = count.num_hidden_layers, count.hidden_size
+    kv = count.num_key_value_heads * (hidden // count.num_attention_heads)
+    assert lesson["trainable_parameters"](lesson["decoder"]).trainable == layers * 8 * (
+        2 * hidden + hidden + kv
+    )
+    (acc_before, right_before), (acc_after, right_after) = (
+        lesson["decoder_before"],
+        lesson["decoder_after"],
+    )
+    assert right_before < 0.01 < 0.3 < right_after  # the right answer token became far more likely
+    assert acc_after >= acc_before  # ranking the four answers: slower to move (the page says so)
+    losses = lesson["decoder_losses"]
+    assert sum(losses[-4:]) < 0.25 * sum(losses[:4])
+    assert len(set(lesson["answers"])) == 4
+    size = lesson["adapter_size_bytes"](lesson["workdir"] / "smollm2-tickets")
+    assert 4 * 460_800 <= size < 4 * 460_800 + 100_000
+
+
+def test_page_shows_the_decoder_experiment(lesson: dict[str, Any]) -> None:
+    assert "(../assets/experiments/peft_causal_lm.svg)" in page()
+    assert (ROOT / "docs" / "assets" / "experiments" / "peft_causal_lm.svg").is_file()
+    from ptm_snippets.experiments.peft_causal_lm import ARMS
+
+    results, table = lesson["decoder_results"], lesson["decoder_table"]
+    assert list(table) == list(ARMS) and results["configuration"] == "full"
+    assert len(results["stamp"]["seeds"]) == 3
+
+
+def test_decoder_experiment_supports_the_pages_claims(lesson: dict[str, Any]) -> None:
+    table = lesson["decoder_table"]
+    zero, full = table["zero_shot"], table["full"]
+    adapters = ("lora_qv_r8", "lora_all_r8", "ia3")
+    # Zero-shot: ranks the answers above chance but never generates one.
+    assert zero["accuracy_mean"] > 0.4 and zero["greedy_answer_correct_mean"] == 0.0
+    for arm in ("full", *adapters):
+        cell = table[arm]
+        assert cell["accuracy_mean"] > zero["accuracy_mean"] + 0.2, arm
+        assert cell["greedy_answer_correct_mean"] == cell["accuracy_mean"], arm  # it now answers
+    # Placement: q and v alone fall behind and vary most; every linear layer matches full.
+    qv, every = table["lora_qv_r8"], table["lora_all_r8"]
+    assert qv["accuracy_mean"] < full["accuracy_mean"] - 0.03
+    assert qv["accuracy_std"] == max(table[a]["accuracy_std"] for a in adapters)
+    assert every["accuracy_mean"] >= full["accuracy_mean"] - 0.01
+    assert abs(table["ia3"]["accuracy_mean"] - full["accuracy_mean"]) < 0.02
+    assert table["ia3"]["trainable_parameters"] == 57_600
+    for arm in adapters:
+        ratio = table[arm]["vs_full"]
+        assert ratio["trainable_parameters"] < 0.02 and ratio["saved_bytes"] < 0.02, arm
+        assert 0.4 < ratio["step_cpu_seconds"] < 0.7, arm  # about half; all layers about 0.6
+    # Memory: a third for q/v and IA3, a half for every layer; full holds gradients and AdamW.
+    assert table["lora_qv_r8"]["vs_full"]["train_peak_increase"] < 0.4
+    assert table["ia3"]["vs_full"]["train_peak_increase"] < 0.4
+    assert table["lora_all_r8"]["vs_full"]["train_peak_increase"] < 0.6
+    assert full["train_peak_increase_bytes"] > 3 * 4 * full["trainable_parameters"]
+    # Forgetting: full fine-tuning leaves the unrelated text's perplexity; the adapters raise it.
+    assert abs(full["general_perplexity_vs_zero_shot"] - 1.0) < 0.02
+    for arm in adapters:
+        assert 1.15 < table[arm]["general_perplexity_vs_zero_shot"] < 1.7, arm
+    from ptm_snippets.experiments.peft_causal_lm import FULL
+
+    ratios = [FULL.learning_rate(arm) / FULL.learning_rate("full") for arm in adapters]
+    assert min(ratios) == pytest.approx(60)  # the page: "60 to 600 times"
+    assert max(ratios) == pytest.approx(600)
+
+
 # ----------------------------------------------------------------------------- exercises
 
 

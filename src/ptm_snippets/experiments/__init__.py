@@ -7,7 +7,7 @@ numbers back with :func:`load_results`.
 Examples:
     >>> from ptm_snippets.experiments import known_experiments
     >>> known_experiments()
-    ['attention_maps', 'compression', 'data_efficiency', 'distributed_cpu', 'domain_adaptation', 'finetuning_strategies', 'model_latency', 'peft_methods', 'serving_benchmark', 'small_test_sets']
+    ['attention_maps', 'compression', 'data_efficiency', 'distributed_cpu', 'domain_adaptation', 'finetuning_strategies', 'model_latency', 'peft_causal_lm', 'peft_methods', 'serving_benchmark', 'small_test_sets']
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ptm_snippets.experiments import (
     domain_adaptation,
     finetuning_strategies,
     model_latency,
+    peft_causal_lm,
     peft_methods,
     serving_benchmark,
     small_test_sets,
@@ -56,6 +57,7 @@ __all__ = [
     "load_results",
     "main",
     "model_latency",
+    "peft_causal_lm",
     "peft_methods",
     "register",
     "run_experiment",

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["IsolatedRun", "PeakMemory", "run_isolated"]
+__all__ = ["IsolatedRun", "PeakMemory", "page_in", "run_isolated"]
 
 
 class PeakMemory:
@@ -115,3 +115,26 @@ def run_isolated(target: str, **kwargs: Any) -> IsolatedRun:
     with context.Pool(1, maxtasksperchild=1) as pool:
         value, before, peak = pool.apply(_child, (target, kwargs))
     return IsolatedRun(value=value, rss_before=before, peak_rss=peak)
+
+
+def page_in(model: Any) -> int:
+    """Read every parameter and buffer of ``model`` once; return their size in bytes.
+
+    ``from_pretrained`` memory-maps safetensors files, so a weight's pages become resident only
+    when something first reads them. Call this before :class:`PeakMemory` to measure what
+    training adds: otherwise the first forward pass pages the whole model in and the
+    measurement counts the weights as memory that training used.
+
+    Examples:
+        >>> import torch
+        >>> page_in(torch.nn.Linear(4, 2))  # 8 weights and 2 biases of 4 bytes
+        40
+    """
+    import torch
+
+    total = 0
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            tensor.sum()  # reads every element, so every page is mapped in
+            total += tensor.numel() * tensor.element_size()
+    return total

@@ -19,7 +19,9 @@ Every ``peft`` arm except ``lora_r8_frozen_pooler`` also trains the pooler and t
 the experiment records the trainable parameters, the size on disk of what must be saved (the
 adapter with its head, the head alone, or the whole model), the median time of a training step,
 the peak increase of resident memory while training (in a fresh process, first seed only), and
-the accuracy on the test set and its ``familiar`` and ``novel`` halves.
+the test set's accuracy (with its 95 % bootstrap interval) and macro-F1 from
+:func:`ptm_snippets.evaluation.evaluate_classifier`, and the accuracy of its ``familiar`` and
+``novel`` halves.
 
 Run it with ``python -m ptm_snippets.experiments peft_methods``.
 """
@@ -311,7 +313,8 @@ def train_arm(arm: str, config: PeftMethodsConfig, measure_memory: bool) -> list
     from transformers import AutoTokenizer
 
     from ptm_snippets.adapters import trainable_parameters
-    from ptm_snippets.experiments.measure import PeakMemory
+    from ptm_snippets.evaluation import evaluate_classifier
+    from ptm_snippets.experiments.measure import PeakMemory, page_in
     from ptm_snippets.finetuning import FineTuneConfig, fine_tune, predict
 
     if arm not in ARMS:
@@ -346,6 +349,7 @@ def train_arm(arm: str, config: PeftMethodsConfig, measure_memory: bool) -> list
                 if event["event"] == "train":
                     stamps.append(time.perf_counter())
 
+            page_in(model)  # resident before measuring: the weights are not training's
             with PeakMemory() as memory:
                 result = fine_tune(model, train_data, tune, log=log)
             step_times = [b - a for a, b in itertools.pairwise(stamps)]
@@ -354,6 +358,9 @@ def train_arm(arm: str, config: PeftMethodsConfig, measure_memory: bool) -> list
                 with tempfile.TemporaryDirectory() as folder:
                     saved = _saved_bytes(model, arm, Path(folder))
             pairs = list(zip(predictions, test_data.labels, strict=True))
+            report = evaluate_classifier(
+                test_data.labels, predictions=predictions, labels=LABELS, n_boot=1000, seed=seed
+            )
 
             def accuracy(split: str | None, pairs: list[tuple[int, int]] = pairs) -> float:
                 chosen = [
@@ -375,6 +382,9 @@ def train_arm(arm: str, config: PeftMethodsConfig, measure_memory: bool) -> list
                         memory.peak - memory.start if measure_memory and k == 0 else None
                     ),
                     "accuracy": accuracy(None),
+                    "accuracy_low": round(report.accuracy.low, 4),
+                    "accuracy_high": round(report.accuracy.high, 4),
+                    "macro_f1": round(report.macro_f1.estimate, 4),
                     "accuracy_familiar": accuracy("familiar"),
                     "accuracy_novel": accuracy("novel"),
                     "train_loss_final": round(statistics.fmean(result.losses[-10:]), 4),
@@ -458,7 +468,8 @@ def run(config: PeftMethodsConfig, progress: Progress) -> list[dict[str, Any]]:
     Training rows (``kind`` ``"train"``) have ``arm``, ``seed``, ``learning_rate``,
     ``trainable_parameters``, ``total_parameters``, ``saved_bytes``, ``step_seconds_median``
     (of that run, under whatever else the machine was doing), ``train_peak_increase_bytes``
-    (first seed of an isolated arm, else ``None``), ``accuracy``, ``accuracy_familiar``,
+    (first seed of an isolated arm, else ``None``), ``accuracy`` with its 95 % bootstrap
+    interval (``accuracy_low``, ``accuracy_high``), ``macro_f1``, ``accuracy_familiar``,
     ``accuracy_novel``, ``train_loss_final`` (mean of the last 10 steps), ``steps`` and
     ``seconds``. Timing rows (``kind`` ``"timing"``) come from :func:`time_steps`.
 
@@ -500,7 +511,7 @@ def run(config: PeftMethodsConfig, progress: Progress) -> list[dict[str, Any]]:
 
 # ----------------------------------------------------------------------------- summary
 
-_METRICS = ("accuracy", "accuracy_familiar", "accuracy_novel", "train_loss_final")
+_METRICS = ("accuracy", "macro_f1", "accuracy_familiar", "accuracy_novel", "train_loss_final")
 
 
 def summarize(
@@ -514,7 +525,7 @@ def summarize(
     Examples:
         >>> rows = [{"kind": "train", "arm": a, "seed": s, "trainable_parameters": n,
         ...          "saved_bytes": 4 * n, "step_seconds_median": t,
-        ...          "train_peak_increase_bytes": None, "accuracy": acc,
+        ...          "train_peak_increase_bytes": None, "accuracy": acc, "macro_f1": acc,
         ...          "accuracy_familiar": acc, "accuracy_novel": acc, "train_loss_final": 0.1}
         ...         for a, n, t, acc in [("full", 1000, 0.4, 0.9), ("lora_r8", 10, 0.2, 0.8)]
         ...         for s in (0, 1)]
