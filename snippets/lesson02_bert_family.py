@@ -161,7 +161,7 @@ import math
 from transformers import BertConfig, BertForMaskedLM, pipeline
 
 from ptm_snippets.encoders import mlm_loss, restrict_vocabulary
-from ptm_snippets.experiments.data_efficiency import load_tickets
+from ptm_snippets.tickets import load_tickets
 
 train_texts = [t["text"] for t in load_tickets("train")]  # 1,300 messages, about 23,000 tokens
 heldout = [t["text"] for t in load_tickets("test") if t["split"] == "familiar"]
@@ -247,7 +247,7 @@ for probe in probes:
 
 # --8<-- [start:pooling]
 from ptm_snippets import mean_pool
-from ptm_snippets.experiments.data_efficiency import LABELS, load_tickets
+from ptm_snippets.tickets import LABELS, load_tickets
 
 tickets = load_tickets("test")  # 440 support messages, 4 labels
 texts = [t["text"] for t in tickets]

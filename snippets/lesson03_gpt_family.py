@@ -294,7 +294,7 @@ print(f"cache size: {per_token / 1024:.0f} KiB per token, {per_token * config.ma
 # --8<-- [start:few_shot]
 import copy
 
-from ptm_snippets.experiments.data_efficiency import LABELS, load_tickets
+from ptm_snippets.tickets import LABELS, load_tickets
 
 train, test = load_tickets("train"), load_tickets("test")
 # A fixed, balanced test subset: the first 4 familiar and 4 novel messages of each label.

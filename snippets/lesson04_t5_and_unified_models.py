@@ -112,8 +112,8 @@ print(tokenizer.tokenize("I want a reimbursement"))  # a word the training ticke
 # --8<-- [end:tokenizer]
 
 # --8<-- [start:span_corruption]
-from ptm_snippets.experiments.data_efficiency import load_tickets
 from ptm_snippets.text2text import corrupt_spans
+from ptm_snippets.tickets import load_tickets
 
 ticket = load_tickets("train")[16]["text"]  # a real message from the shipped data set
 print(ticket)

@@ -6,8 +6,8 @@ import random
 import torch
 from transformers import AutoTokenizer
 
-from ptm_snippets.experiments.data_efficiency import LABELS, load_tickets
 from ptm_snippets.finetuning import encode_dataset, pad_batch
+from ptm_snippets.tickets import LABELS, load_tickets
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 tokenizer = AutoTokenizer.from_pretrained(MINILM)

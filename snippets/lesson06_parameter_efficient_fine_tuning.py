@@ -89,8 +89,8 @@ import random
 import tempfile
 from pathlib import Path
 
-from ptm_snippets.experiments.data_efficiency import LABELS, load_tickets
 from ptm_snippets.finetuning import FineTuneConfig, encode_dataset, evaluate, fine_tune
+from ptm_snippets.tickets import LABELS, load_tickets
 
 label_id = {label: i for i, label in enumerate(LABELS)}
 train_rows = random.Random(0).sample(load_tickets("train"), 256)

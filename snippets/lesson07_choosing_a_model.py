@@ -141,7 +141,7 @@ from pathlib import Path
 
 from huggingface_hub import hf_hub_download
 
-from ptm_snippets.experiments.data_efficiency import load_tickets
+from ptm_snippets.tickets import load_tickets
 
 # sentence-transformers stores its own, shorter limit next to the model's config.
 st_config = json.loads(Path(hf_hub_download(MINILM, "sentence_bert_config.json")).read_text())

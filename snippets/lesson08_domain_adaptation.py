@@ -4,7 +4,7 @@
 import random
 
 from ptm_snippets.domain import chunk_words, python_documents, split_documents
-from ptm_snippets.experiments.data_efficiency import load_tickets
+from ptm_snippets.tickets import load_tickets
 
 documents = python_documents()  # help() topics plus the docstrings of 73 standard modules
 groups = {d.group for d in documents}

@@ -8,7 +8,7 @@ from threadpoolctl import threadpool_limits
 from transformers import AutoModel, AutoTokenizer
 
 from ptm_snippets import mean_pool
-from ptm_snippets.experiments.data_efficiency import LABELS, load_tickets
+from ptm_snippets.tickets import LABELS, load_tickets
 
 train, test = load_tickets("train"), load_tickets("test")
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"

@@ -60,8 +60,8 @@ torch.load(io.BytesIO(checkpoint.getvalue()), weights_only=False)  # what older 
 # --8<-- [end:safe_loading]
 
 # --8<-- [start:max_length]
-from ptm_snippets.experiments.data_efficiency import load_tickets
 from ptm_snippets.serving import ServingSettings, token_counts
+from ptm_snippets.tickets import load_tickets
 
 trained = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
 print(f"tokenizer limit {tokenizer.model_max_length}, position embeddings {model.config.max_position_embeddings}, trained on at most {trained} tokens")

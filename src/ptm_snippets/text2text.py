@@ -116,7 +116,7 @@ class Example:
 
 
 def _tickets(split: str) -> list[dict[str, str]]:
-    from ptm_snippets.experiments.data_efficiency import load_tickets
+    from ptm_snippets.tickets import load_tickets
 
     return load_tickets(split)
 

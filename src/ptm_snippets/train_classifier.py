@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from ptm_snippets.experiments.data_efficiency import LABELS, load_tickets
+    from ptm_snippets.tickets import LABELS, load_tickets
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     if args.threads:

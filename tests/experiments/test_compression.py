@@ -56,8 +56,10 @@ def test_every_configured_variant_has_a_complete_row(
         for shape in ("batch", "single"):
             q1, median, q3 = (row[f"latency_{shape}{s}_ms"] for s in ("_q1", "", "_q3"))
             assert 0 < q1 <= median <= q3, (method, shape)
-        for key in ("cosine", "neighbour_agreement", "accuracy"):
+        for key in ("cosine", "neighbour_agreement", "accuracy", "macro_f1"):
             assert -1.0 <= row[key] <= 1.0, (method, key)
+        assert row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"], method
+        assert row["accuracy_high"] - row["accuracy_low"] > 0.01, method  # a bootstrap interval
     assert rows["fp32"]["cosine"] == pytest.approx(1.0)
     assert rows["fp32"]["neighbour_agreement"] == 1.0
 
@@ -98,6 +100,7 @@ def test_students_are_small_and_learn(cx: ModuleType, result: dict[str, Any]) ->
         assert row["steps"] == cx.FAST.student_steps
         assert row["size_mb"] < rows["fp32"]["size_mb"] / 10
         assert 0.0 <= row["accuracy"] <= 1.0
+        assert 0.0 <= row["macro_f1"] <= 1.0
     by_method = {r["method"]: r for r in students}
     assert by_method["student_labels"]["transfer_texts"] == cx.FAST.labelled
     assert by_method["student_soft"]["transfer_texts"] == cx.FAST.train_size

@@ -16,6 +16,9 @@ FIELDS = {
     "train_size",
     "seed",
     "accuracy",
+    "accuracy_low",
+    "accuracy_high",
+    "macro_f1",
     "accuracy_familiar",
     "accuracy_novel",
     "train_loss_final",
@@ -47,8 +50,10 @@ def test_every_row_is_valid(result: dict[str, Any]) -> None:
         assert row.keys() >= FIELDS
         assert row["model"] in MODELS
         assert row["train_size"] in FAST.sizes and row["seed"] in FAST.seeds
-        for key in ("accuracy", "accuracy_familiar", "accuracy_novel"):
+        for key in ("accuracy", "macro_f1", "accuracy_familiar", "accuracy_novel"):
             assert 0.0 <= row[key] <= 1.0, (key, row)
+        assert row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"], row
+        assert row["accuracy_high"] - row["accuracy_low"] > 0.02, row  # a bootstrap, not a point
         assert row["train_loss_final"] >= 0
         assert row["steps"] == steps_for(row["train_size"], FAST)
         assert row["seconds"] > 0
@@ -69,9 +74,10 @@ def test_summary_matches_rows(result: dict[str, Any]) -> None:
     table = result["summary"]["table"]
     for model in MODELS:
         for size in FAST.sizes:
-            assert table[model][str(size)]["accuracy_mean"] == pytest.approx(
-                mean(rows, model, size), abs=1e-4
-            )
+            for metric in ("accuracy", "macro_f1"):
+                assert table[model][str(size)][f"{metric}_mean"] == pytest.approx(
+                    mean(rows, model, size, metric), abs=1e-4
+                )
     multiple = result["summary"]["data_multiple"]
     assert multiple["pretrained_size"] == 16
     assert (multiple["multiple"] is None) == multiple["never_within_range"]

@@ -202,7 +202,7 @@ def test_train_arm_rejects_an_unknown_arm(pcl: ModuleType) -> None:
 def test_validation_tickets_come_from_the_training_file_outside_the_sample(pcl: ModuleType) -> None:
     from dataclasses import replace
 
-    from ptm_snippets.experiments.data_efficiency import LABELS, load_tickets
+    from ptm_snippets.tickets import LABELS, load_tickets
 
     config = replace(pcl.FAST, validation_size=20)
     training, validation = pcl.split_tickets(config, seed=3)

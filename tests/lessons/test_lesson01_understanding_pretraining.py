@@ -94,6 +94,16 @@ def test_published_experiment_backs_the_data_efficiency_claim(lesson: dict[str, 
     assert gap["never_within_range"] or gap["multiple"] >= 4
 
 
+def test_seed_spread_at_16_labels_rivals_one_runs_interval(lesson: dict[str, Any]) -> None:
+    one = lesson["one"]
+    assert (one["model"], one["train_size"]) == ("pretrained", 16)
+    assert one["accuracy_low"] < one["accuracy"] < one["accuracy_high"]
+    cell = lesson["results"]["summary"]["table"]["pretrained"]["16"]
+    half_width = (one["accuracy_high"] - one["accuracy_low"]) / 2
+    assert cell["accuracy_std"] >= half_width  # the page: "as large as the first"
+    assert one["accuracy"] > cell["accuracy_mean"]  # the page: "above the three-seed mean"
+
+
 def test_page_shows_the_experiment_figure() -> None:
     from tests.conftest import ROOT, SITE
 

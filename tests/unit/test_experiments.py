@@ -22,10 +22,7 @@ from ptm_snippets.experiments import (
 from ptm_snippets.experiments.data_efficiency import (
     FAST,
     FULL,
-    _balanced_sample,
-    _test_subset,
     data_multiple,
-    load_tickets,
     steps_for,
     summarize,
 )
@@ -106,26 +103,6 @@ def test_steps_grow_with_the_training_set() -> None:
     assert min(steps) == FULL.min_steps
 
 
-def test_samples_are_class_balanced_and_differ_by_seed() -> None:
-    train = load_tickets("train")
-    picked = _balanced_sample(train, 64, seed=0)
-    counts: dict[str, int] = {}
-    for i in picked:
-        counts[train[i]["label"]] = counts.get(train[i]["label"], 0) + 1
-    assert sorted(counts.values()) == [16, 16, 16, 16]
-    assert len(set(picked)) == 64
-    assert set(picked) != set(_balanced_sample(train, 64, seed=1))
-    assert picked == _balanced_sample(train, 64, seed=0)
-
-
-def test_test_subset_is_even_over_split_and_label() -> None:
-    subset = _test_subset(load_tickets("test"), 120)
-    assert len(subset) == 120
-    groups = {(r["split"], r["label"]) for r in subset}
-    assert len(groups) == 8
-    assert sum(r["split"] == "novel" for r in subset) == 60
-
-
 def test_data_multiple_and_never_within_range() -> None:
     table = {
         "pretrained": {"16": {"accuracy_mean": 0.8}, "64": {"accuracy_mean": 0.9}},
@@ -145,6 +122,7 @@ def test_summary_mean_and_std() -> None:
             "train_size": 16,
             "seed": s,
             "accuracy": a,
+            "macro_f1": a - 0.1,
             "accuracy_familiar": a,
             "accuracy_novel": a,
             "train_loss_final": 0.0,
@@ -154,6 +132,7 @@ def test_summary_mean_and_std() -> None:
     cell = summarize(rows)["table"]["pretrained"]["16"]
     assert cell["accuracy_mean"] == pytest.approx(0.7)
     assert cell["accuracy_std"] == pytest.approx(0.1414, abs=1e-4)
+    assert cell["macro_f1_mean"] == pytest.approx(0.6)
     assert summarize(rows)["table"]["random_init"]["16"]["accuracy_std"] == 0.0
 
 

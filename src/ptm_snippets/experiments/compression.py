@@ -16,8 +16,9 @@ Every variant is made from ``sentence-transformers/all-MiniLM-L6-v2`` in one pro
 
 Quality is measured on the support-tickets test texts against the fp32 embeddings: the mean
 cosine similarity, the nearest-neighbour agreement (the top hit of each text used as a query),
-and the accuracy of one logistic-regression head trained on fp32 embeddings of the training
-texts and applied unchanged to every variant's embeddings. Latency is the median wall time of
+and the accuracy (with its 95 % bootstrap interval) and macro-F1 of one logistic-regression head
+trained on fp32 embeddings of the training texts and applied unchanged to every variant's
+embeddings, scored by :func:`ptm_snippets.evaluation.evaluate_classifier`. Latency is the median wall time of
 ``encode`` (tokenising, the forward pass and pooling) on a batch of 8 test texts and on one
 text, with all variants interleaved in random order on every repeat, on ``num_threads``
 threads for both PyTorch and onnxruntime. Size is the bytes on disk: the safetensors file of a
@@ -61,11 +62,11 @@ from ptm_snippets.compression import (
     quantize_onnx_int8,
     sparsity,
 )
-from ptm_snippets.experiments.data_efficiency import LABELS, load_tickets
 from ptm_snippets.experiments.runner import Experiment, Progress, register
 from ptm_snippets.finetuning import pad_batch
 from ptm_snippets.hub import MINILM, SMOLLM2, model_path, verify_package
 from ptm_snippets.pretraining import count_parameters, mean_pool
+from ptm_snippets.tickets import LABELS, even_subset, load_tickets
 
 __all__ = [
     "DISTILLATION_ARMS",
@@ -232,24 +233,6 @@ FAST = CompressionConfig(
 # ----------------------------------------------------------------------------- data
 
 
-def _test_subset(test: list[dict[str, str]], size: int | None) -> list[dict[str, str]]:
-    """Take ``size`` lines round-robin over (split, label) groups, in file order."""
-    if size is None:
-        return test
-    groups: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for row in test:
-        groups.setdefault((row["split"], row["label"]), []).append(row)
-    keys = sorted(groups)
-    out: list[dict[str, str]] = []
-    depth = 0
-    while len(out) < size:
-        for key in keys:
-            if depth < len(groups[key]) and len(out) < size:
-                out.append(groups[key][depth])
-        depth += 1
-    return out
-
-
 def _balanced(labels: list[int], size: int, seed: int) -> list[int]:
     """``size`` indices, as evenly over the labels as the size allows, drawn with ``seed``."""
     rng = random.Random(f"labelled-{seed}-{size}")
@@ -395,14 +378,20 @@ class _Head:
 
 
 def _accuracies(predicted: list[int], labels: list[int], splits: list[str]) -> dict[str, float]:
+    from ptm_snippets.evaluation import evaluate_classifier
+
+    report = evaluate_classifier(labels, predictions=predicted, labels=LABELS)
     right = [p == y for p, y in zip(predicted, labels, strict=True)]
 
-    def share(keep: str | None) -> float:
-        picked = [r for r, s in zip(right, splits, strict=True) if keep is None or s == keep]
+    def share(keep: str) -> float:
+        picked = [r for r, s in zip(right, splits, strict=True) if s == keep]
         return round(sum(picked) / len(picked), 4) if picked else float("nan")
 
     return {
-        "accuracy": share(None),
+        "accuracy": round(report.accuracy.estimate, 4),
+        "accuracy_low": round(report.accuracy.low, 4),
+        "accuracy_high": round(report.accuracy.high, 4),
+        "macro_f1": round(report.macro_f1.estimate, 4),
         "accuracy_familiar": share("familiar"),
         "accuracy_novel": share("novel"),
     }
@@ -454,7 +443,7 @@ def _data(config: CompressionConfig) -> _Data:
     train = load_tickets("train")
     labels = [LABELS.index(r["label"]) for r in train]
     train = [train[i] for i in sorted(_balanced(labels, config.train_size, 0))]
-    test = _test_subset(load_tickets("test"), config.test_size)
+    test = even_subset(load_tickets("test"), config.test_size)
     return _Data(
         train_texts=[r["text"] for r in train],
         train_labels=[LABELS.index(r["label"]) for r in train],
@@ -840,6 +829,7 @@ def summarize(
         }
         for metric in (
             "accuracy",
+            "macro_f1",
             "accuracy_familiar",
             "accuracy_novel",
             "teacher_agreement",

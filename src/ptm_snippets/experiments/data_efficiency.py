@@ -6,21 +6,20 @@ fine-tuned end to end with AdamW on class-balanced samples of the support-ticket
 ``AutoModel.from_config`` (seeded). They differ only in their learning rate, each chosen once by
 a quick check (see :class:`DataEfficiencyConfig`). The number of steps grows with the training
 set (``max(min_steps, epochs * size / batch_size)``) so that no size is under-trained by a fixed
-budget. Accuracy is measured on the whole test set and on its ``familiar`` and ``novel`` halves.
+budget. The whole test set is scored by :func:`ptm_snippets.evaluation.evaluate_classifier`
+(accuracy with a 95 % bootstrap interval, macro-F1), and accuracy also on its ``familiar`` and
+``novel`` halves.
 
 Run it with ``python -m ptm_snippets.experiments data_efficiency``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import random
 import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +28,19 @@ import torch
 from ptm_snippets.experiments.runner import Experiment, Progress, register
 from ptm_snippets.hub import MINILM, model_path, verify_package
 from ptm_snippets.pretraining import count_parameters, mean_pool
+from ptm_snippets.tickets import LABELS, balanced_sample, even_subset, load_tickets
 
 __all__ = [
     "FAST",
     "FULL",
-    "LABELS",
     "MODELS",
     "DataEfficiencyConfig",
     "data_multiple",
-    "load_tickets",
     "plot",
     "run",
     "steps_for",
     "summarize",
 ]
-
-LABELS: tuple[str, ...] = ("billing", "delivery", "account", "technical")
-"""The four classes of the support-tickets set, in label-id order."""
 
 MODELS: tuple[str, ...] = ("pretrained", "random_init")
 """The two starting points compared, as they appear in the ``model`` column."""
@@ -166,53 +161,6 @@ FAST = DataEfficiencyConfig(
 # ----------------------------------------------------------------------------- data
 
 
-def load_tickets(split: str) -> list[dict[str, str]]:
-    """Read ``train`` or ``test`` lines of the support-tickets set.
-
-    Examples:
-        >>> len(load_tickets("train")), len(load_tickets("test"))
-        (1300, 440)
-    """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    text = (
-        resources.files("ptm_snippets")
-        .joinpath("data", "support_tickets", f"{split}.jsonl")
-        .read_text(encoding="utf-8")
-    )
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def _balanced_sample(train: list[dict[str, str]], size: int, seed: int) -> list[int]:
-    """Pick ``size`` line indices, as evenly over the labels as the size allows."""
-    rng = random.Random(f"sample-{seed}-{size}")
-    by_label = {label: [i for i, r in enumerate(train) if r["label"] == label] for label in LABELS}
-    picked: list[int] = []
-    for k, label in enumerate(LABELS):
-        count = size // len(LABELS) + (1 if k < size % len(LABELS) else 0)
-        picked += rng.sample(by_label[label], count)
-    rng.shuffle(picked)
-    return picked
-
-
-def _test_subset(test: list[dict[str, str]], size: int | None) -> list[dict[str, str]]:
-    """Take ``size`` lines round-robin over (split, label) groups, in file order."""
-    if size is None:
-        return test
-    groups: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for row in test:
-        groups.setdefault((row["split"], row["label"]), []).append(row)
-    keys = sorted(groups)
-    out: list[dict[str, str]] = []
-    depth = 0
-    while len(out) < size:
-        for key in keys:
-            if depth < len(groups[key]) and len(out) < size:
-                out.append(groups[key][depth])
-        depth += 1
-    return out
-
-
 def steps_for(size: int, config: DataEfficiencyConfig) -> int:
     """Training steps for a set of ``size`` lines: ``max(min_steps, ceil(epochs * size / batch))``.
 
@@ -317,8 +265,9 @@ def _predict(model: _Classifier, ids: list[list[int]], pad_id: int) -> list[int]
     return predictions
 
 
-def _accuracy(pairs: list[tuple[int, int]]) -> float:
-    return sum(p == t for p, t in pairs) / len(pairs) if pairs else float("nan")
+def _split_accuracy(pairs: list[tuple[int, int]], splits: list[str], split: str) -> float:
+    chosen = [p == t for (p, t), s in zip(pairs, splits, strict=True) if s == split]
+    return round(sum(chosen) / len(chosen), 4) if chosen else float("nan")
 
 
 # ----------------------------------------------------------------------------- run
@@ -327,7 +276,8 @@ def _accuracy(pairs: list[tuple[int, int]]) -> float:
 def run(config: DataEfficiencyConfig, progress: Progress) -> list[dict[str, Any]]:
     """Train both models at every size and seed; return one row per trained model.
 
-    Each row has ``model``, ``train_size``, ``seed``, ``accuracy``, ``accuracy_familiar``,
+    Each row has ``model``, ``train_size``, ``seed``, ``accuracy`` (with ``accuracy_low`` and
+    ``accuracy_high``, one run's 95 % bootstrap interval), ``macro_f1``, ``accuracy_familiar``,
     ``accuracy_novel``, ``train_loss_final`` (mean of the last 10 steps), ``steps`` and
     ``seconds`` (training plus scoring).
 
@@ -337,6 +287,8 @@ def run(config: DataEfficiencyConfig, progress: Progress) -> list[dict[str, Any]
             names the package to install.
     """
     from transformers import AutoTokenizer
+
+    from ptm_snippets.evaluation import evaluate_classifier
 
     config.validate()
     if config.repo_id == MINILM.repo_id:
@@ -352,7 +304,7 @@ def run(config: DataEfficiencyConfig, progress: Progress) -> list[dict[str, Any]
         return out
 
     train = load_tickets("train")
-    test = _test_subset(load_tickets("test"), config.test_size)
+    test = even_subset(load_tickets("test"), config.test_size)
     label_id = {label: i for i, label in enumerate(LABELS)}
     train_ids = encode([r["text"] for r in train])
     test_ids = encode([r["text"] for r in test])
@@ -369,7 +321,7 @@ def run(config: DataEfficiencyConfig, progress: Progress) -> list[dict[str, Any]
     try:
         for size in config.sizes:
             for seed in config.seeds:
-                picked = _balanced_sample(train, size, seed)
+                picked = balanced_sample(train, size, seed)
                 for kind in MODELS:
                     progress.set_postfix_str(f"{kind} n={size} seed={seed}")
                     t0 = time.perf_counter()
@@ -386,33 +338,22 @@ def run(config: DataEfficiencyConfig, progress: Progress) -> list[dict[str, Any]
                         config=config,
                         progress=progress,
                     )
-                    pairs = list(zip(_predict(model, test_ids, pad_id), test_labels, strict=True))
+                    predictions = _predict(model, test_ids, pad_id)
+                    report = evaluate_classifier(
+                        test_labels, predictions=predictions, labels=LABELS, seed=seed
+                    )
+                    pairs = list(zip(predictions, test_labels, strict=True))
                     rows.append(
                         {
                             "model": kind,
                             "train_size": size,
                             "seed": seed,
-                            "accuracy": round(_accuracy(pairs), 4),
-                            "accuracy_familiar": round(
-                                _accuracy(
-                                    [
-                                        p
-                                        for p, s in zip(pairs, test_splits, strict=True)
-                                        if s == "familiar"
-                                    ]
-                                ),
-                                4,
-                            ),
-                            "accuracy_novel": round(
-                                _accuracy(
-                                    [
-                                        p
-                                        for p, s in zip(pairs, test_splits, strict=True)
-                                        if s == "novel"
-                                    ]
-                                ),
-                                4,
-                            ),
+                            "accuracy": round(report.accuracy.estimate, 4),
+                            "accuracy_low": round(report.accuracy.low, 4),
+                            "accuracy_high": round(report.accuracy.high, 4),
+                            "macro_f1": round(report.macro_f1.estimate, 4),
+                            "accuracy_familiar": _split_accuracy(pairs, test_splits, "familiar"),
+                            "accuracy_novel": _split_accuracy(pairs, test_splits, "novel"),
                             "train_loss_final": round(loss, 4),
                             "steps": steps,
                             "seconds": round(time.perf_counter() - t0, 2),
@@ -427,7 +368,7 @@ def run(config: DataEfficiencyConfig, progress: Progress) -> list[dict[str, Any]
 # ----------------------------------------------------------------------------- summary
 
 
-_METRICS = ("accuracy", "accuracy_familiar", "accuracy_novel", "train_loss_final")
+_METRICS = ("accuracy", "macro_f1", "accuracy_familiar", "accuracy_novel", "train_loss_final")
 
 
 def _group(rows: list[dict[str, Any]]) -> dict[str, dict[int, list[dict[str, Any]]]]:
@@ -475,7 +416,8 @@ def summarize(
 
     Examples:
         >>> rows = [{"model": m, "train_size": 16, "seed": s, "accuracy": a,
-        ...          "accuracy_familiar": a, "accuracy_novel": a, "train_loss_final": 0.1}
+        ...          "macro_f1": a, "accuracy_familiar": a, "accuracy_novel": a,
+        ...          "train_loss_final": 0.1}
         ...         for m, s, a in [("pretrained", 0, 0.8), ("pretrained", 1, 0.9),
         ...                         ("random_init", 0, 0.3), ("random_init", 1, 0.3)]]
         >>> s = summarize(rows)

@@ -232,7 +232,7 @@ class _Data:
 
 
 def _load_data(config: DomainAdaptationConfig) -> _Data:
-    from ptm_snippets.experiments.data_efficiency import load_tickets
+    from ptm_snippets.tickets import load_tickets
 
     train_docs, heldout_docs = split_documents(
         python_documents(), heldout_fraction=config.heldout_fraction

@@ -33,7 +33,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import random
 import statistics
 import time
 from collections.abc import Sequence
@@ -44,10 +43,10 @@ from typing import Any
 
 import torch
 
-from ptm_snippets.experiments.data_efficiency import LABELS, load_tickets
 from ptm_snippets.experiments.runner import Experiment, Progress, register
 from ptm_snippets.hub import MINILM, model_path, verify_package
 from ptm_snippets.pretraining import mean_pool
+from ptm_snippets.tickets import LABELS, balanced_sample, even_subset, load_tickets
 
 __all__ = [
     "ARMS",
@@ -355,34 +354,6 @@ def similarity_spearman(
 # ----------------------------------------------------------------------------- data
 
 
-def _sample(train: list[dict[str, str]], size: int, seed: int, skip: set[int]) -> list[int]:
-    """``size`` line indices, as evenly over the labels as the size allows, avoiding ``skip``."""
-    rng = random.Random(f"strategies-{seed}-{size}")
-    picked: list[int] = []
-    for k, label in enumerate(LABELS):
-        pool = [i for i, r in enumerate(train) if r["label"] == label and i not in skip]
-        picked += rng.sample(pool, size // len(LABELS) + (1 if k < size % len(LABELS) else 0))
-    rng.shuffle(picked)
-    return picked
-
-
-def _test_subset(test: list[dict[str, str]], size: int | None) -> list[dict[str, str]]:
-    """Take ``size`` lines round-robin over (split, label) groups, in file order."""
-    if size is None:
-        return test
-    groups: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for row in test:
-        groups.setdefault((row["split"], row["label"]), []).append(row)
-    out: list[dict[str, str]] = []
-    depth = 0
-    while len(out) < size:
-        for key in sorted(groups):
-            if depth < len(groups[key]) and len(out) < size:
-                out.append(groups[key][depth])
-        depth += 1
-    return out
-
-
 def _learning_rate(config: FineTuningStrategiesConfig, arm: str) -> float:
     field = {
         "feature_extraction": "lr_feature_extraction",
@@ -440,12 +411,14 @@ def train_arm(config: FineTuningStrategiesConfig, arm: str, seed: int) -> dict[s
         folder = model_path(config.repo_id)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         train = load_tickets("train")
-        picked = _sample(train, config.train_size, seed, set())
+        picked = balanced_sample(train, config.train_size, seed, stream="strategies")
         if config.validation_size:
-            held = _sample(train, config.validation_size, 10_000 + seed, set(picked))
+            held = balanced_sample(
+                train, config.validation_size, 10_000 + seed, stream="strategies", skip=picked
+            )
             scored = [{**train[i], "split": "validation"} for i in held]
         else:
-            scored = _test_subset(load_tickets("test"), config.test_size)
+            scored = even_subset(load_tickets("test"), config.test_size)
         scored = sorted(scored, key=lambda r: len(r["text"]))  # less padding when scoring
         data = encode_dataset(
             tokenizer,

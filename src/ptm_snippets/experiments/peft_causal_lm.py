@@ -44,14 +44,9 @@ from typing import Any
 
 import torch
 
-from ptm_snippets.experiments.data_efficiency import (
-    LABELS,
-    _balanced_sample,
-    _test_subset,
-    load_tickets,
-)
 from ptm_snippets.experiments.runner import Experiment, Progress, register
 from ptm_snippets.hub import SMOLLM2, model_path, verify_package
+from ptm_snippets.tickets import LABELS, balanced_sample, even_subset, load_tickets
 
 __all__ = [
     "ARMS",
@@ -325,13 +320,13 @@ def split_tickets(
         (32, 12, set())
     """
     train = load_tickets("train")
-    sample = _balanced_sample(train, config.train_size, seed)
+    sample = balanced_sample(train, config.train_size, seed)
     training = [train[i] for i in sample]
     if not config.validation_size:
-        return training, _test_subset(load_tickets("test"), config.test_size)
+        return training, even_subset(load_tickets("test"), config.test_size)
     taken = set(sample)
     rest = [r for i, r in enumerate(train) if i not in taken]
-    chosen = _balanced_sample(rest, config.validation_size, 10_000 + seed)
+    chosen = balanced_sample(rest, config.validation_size, 10_000 + seed)
     return training, [rest[i] for i in chosen]
 
 

@@ -38,14 +38,9 @@ from typing import Any
 
 import torch
 
-from ptm_snippets.experiments.data_efficiency import (
-    LABELS,
-    _balanced_sample,
-    _test_subset,
-    load_tickets,
-)
 from ptm_snippets.experiments.runner import Experiment, Progress, register
 from ptm_snippets.hub import MINILM, verify_package
+from ptm_snippets.tickets import LABELS, balanced_sample, even_subset, load_tickets
 
 __all__ = [
     "ARMS",
@@ -322,7 +317,7 @@ def train_arm(arm: str, config: PeftMethodsConfig, measure_memory: bool) -> list
     _quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(config.repo_id)
     train = load_tickets("train")
-    test = _test_subset(load_tickets("test"), config.test_size)
+    test = even_subset(load_tickets("test"), config.test_size)
     test_data = _encode(tokenizer, test, config)
     rows: list[dict[str, Any]] = []
     saved = 0
@@ -331,7 +326,7 @@ def train_arm(arm: str, config: PeftMethodsConfig, measure_memory: bool) -> list
         torch.set_num_threads(config.num_threads)
     try:
         for k, seed in enumerate(config.seeds):
-            picked = [train[i] for i in _balanced_sample(train, config.train_size, seed)]
+            picked = [train[i] for i in balanced_sample(train, config.train_size, seed)]
             train_data = _encode(tokenizer, picked, config)
             t0 = time.perf_counter()
             model = _build(arm, config, seed)
@@ -416,7 +411,7 @@ def time_steps(config: PeftMethodsConfig) -> list[dict[str, Any]]:
     tokenizer = AutoTokenizer.from_pretrained(config.repo_id)
     train = load_tickets("train")
     seed = config.seeds[0]
-    picked = [train[i] for i in _balanced_sample(train, config.train_size, seed)]
+    picked = [train[i] for i in balanced_sample(train, config.train_size, seed)]
     data = _encode(tokenizer, picked, config)
     batch = pad_batch([data[i] for i in range(min(config.batch_size, len(data)))])
     threads_before = torch.get_num_threads()

@@ -207,7 +207,7 @@ def load_test(
 
 def _texts() -> list[str]:
     """The support-ticket test messages: real lengths, fixed order."""
-    from ptm_snippets.experiments.data_efficiency import load_tickets
+    from ptm_snippets.tickets import load_tickets
 
     return [t["text"] for t in load_tickets("test")]
 

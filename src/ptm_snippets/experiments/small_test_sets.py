@@ -33,10 +33,10 @@ import numpy as np
 import torch
 
 from ptm_snippets.evaluation import evaluate_classifier, reliability_table
-from ptm_snippets.experiments.data_efficiency import LABELS, load_tickets
 from ptm_snippets.experiments.runner import Experiment, Progress, register
 from ptm_snippets.hub import MINILM, model_path, verify_package
 from ptm_snippets.pretraining import mean_pool
+from ptm_snippets.tickets import LABELS, load_tickets
 
 __all__ = [
     "FAST",
