@@ -16,7 +16,7 @@ from ptm_snippets.compression import (
     model_size_bytes,
     neighbour_agreement,
 )
-from ptm_snippets.experiments.data_efficiency import LABELS, load_tickets
+from ptm_snippets.tickets import LABELS, load_tickets
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 tokenizer = AutoTokenizer.from_pretrained(MINILM)
@@ -181,23 +181,24 @@ print(report("2:4 (50%)", model_size_bytes(structured), TorchEncoder(structured,
 from ptm_snippets.experiments import load_results
 
 measured = load_results("compression")  # docs/assets/experiments/, written by `make figures`
-print(f"{'variant':18} {'MB':>6} {'batch ms':>9} {'1 text ms':>10} {'cosine':>7} {'accuracy':>9}")
-#> variant                MB  batch ms  1 text ms  cosine  accuracy
+print(f"{'variant':18} {'MB':>6} {'batch ms':>9} {'1 text ms':>10} {'cosine':>7} {'accuracy [95% interval]':>24}")
+#> variant                MB  batch ms  1 text ms  cosine  accuracy [95% interval]
 for row in (r for r in measured["rows"] if r["kind"] == "variant"):
     print(
         f"{row['method']:18} {row['size_mb']:6.1f} {row['latency_batch_ms']:9.1f} "
-        f"{row['latency_single_ms']:10.1f} {row['cosine']:7.3f} {row['accuracy']:9.3f}"
+        f"{row['latency_single_ms']:10.1f} {row['cosine']:7.3f} "
+        f"{row['accuracy']:9.3f} [{row['accuracy_low']:.3f}, {row['accuracy_high']:.3f}]"
     )
-    #> fp32                 90.9     162.1       30.0   1.000     0.959
-    #> bf16                 45.4      87.5       22.2   1.000     0.959
-    #> fp16                 45.4     614.3       43.2   1.000     0.959
-    #> onnx_fp32            91.0     130.7       14.3   1.000     0.959
-    #> onnx_int8            23.4      55.3        7.4   0.993     0.961
-    #> pruned_30            90.9     146.1       25.5   0.935     0.952
-    #> pruned_50            90.9     150.5       28.6   0.749     0.934
-    #> pruned_70            90.9     145.5       28.7   0.411     0.691
-    #> pruned_90            90.9     155.7       29.1   0.211     0.477
-    #> student_embedding     2.6      14.2        2.5   0.589     0.725
+    #> fp32                 90.9      65.5       11.3   1.000     0.959 [0.939, 0.975]
+    #> bf16                 45.4      36.9        8.6   1.000     0.959 [0.939, 0.975]
+    #> fp16                 45.4     279.9       19.5   1.000     0.959 [0.939, 0.975]
+    #> onnx_fp32            91.0      54.9        5.5   1.000     0.959 [0.939, 0.975]
+    #> onnx_int8            23.4      24.6        3.0   0.993     0.961 [0.943, 0.977]
+    #> pruned_30            90.9      64.0       11.3   0.935     0.952 [0.932, 0.968]
+    #> pruned_50            90.9      65.7       11.6   0.749     0.934 [0.909, 0.955]
+    #> pruned_70            90.9      65.8       11.3   0.411     0.691 [0.645, 0.732]
+    #> pruned_90            90.9      65.4       11.5   0.211     0.477 [0.432, 0.525]
+    #> student_embedding     2.6       5.8        1.7   0.589     0.725 [0.682, 0.764]
 stamp = measured["stamp"]
 print(f"medians of {stamp['config']['latency_repeats']} interleaved runs, {stamp['torch_threads']} thread, on {stamp['cpu_model']}")
 #> medians of 30 interleaved runs, 1 thread, on AMD EPYC
@@ -211,10 +212,10 @@ print(f"{'variant':10} {'MB':>6} {'ms':>7} {'perplexity':>11} {'same top-1 token
 #> variant        MB      ms  perplexity  same top-1 token
 for row in language_model:
     print(f"{row['method']:10} {row['size_mb']:6.0f} {row['latency_ms']:7.1f} {row['perplexity']:11.1f} {row['top1_agreement']:17.3f}")
-    #> fp32          538   427.7       151.5             1.000
-    #> bf16          269   258.8       152.3             0.969
-    #> onnx_fp32     543   237.4       151.5             1.000
-    #> onnx_int8     140   170.2       252.2             0.498
+    #> fp32          538   211.0       151.5             1.000
+    #> bf16          269   122.9       152.3             0.969
+    #> onnx_fp32     543   116.0       151.5             1.000
+    #> onnx_int8     140    82.6       252.2             0.498
 # --8<-- [end:measured_language_model]
 
 # --8<-- [start:distillation_teacher]
