@@ -254,17 +254,17 @@ for row in bench["rows"]:
         f"{row['backend']:10} {row['batch_size']:5} {row['requests_per_s']:6.1f} {row['texts_per_s']:8.1f} "
         f"{row['p50_ms']:7.0f} {row['p95_ms']:7.0f} {row['failures']:6} {row['rss_mb']:7.0f} {row['cosine_to_eager']:7.3f}"
     )
-    #> eager          1   45.8     45.8      83     124      0     760   1.000
-    #> eager         16    6.5    104.2     608     875      0     760   1.000
-    #> onnx           1   62.6     62.6      59      92      0     488   1.000
-    #> onnx          16    6.3    100.8     585     852      0     488   1.000
-    #> onnx-int8      1   77.0     77.0      50      64      0     430   0.993
-    #> onnx-int8     16   14.1    225.4     255     455      0     430   0.993
+    #> eager          1   43.3     43.3      88     124      0     747   1.000
+    #> eager         16    8.7    139.5     446     573      0     747   1.000
+    #> onnx           1   68.1     68.1      56      72      0     491   1.000
+    #> onnx          16   10.8    172.1     353     488      0     491   1.000
+    #> onnx-int8      1   71.6     71.6      55      68      0     426   0.993
+    #> onnx-int8     16   19.9    318.0     195     254      0     426   0.993
 print("texts/s, 16 per request over 1 per request:", bench["summary"]["batching_gain"])
-#> texts/s, 16 per request over 1 per request: {'eager': 2.28, 'onnx': 1.61, 'onnx-int8': 2.93}
+#> texts/s, 16 per request over 1 per request: {'eager': 3.22, 'onnx': 2.53, 'onnx-int8': 4.44}
 warm = {row["backend"]: row["warmup_ms"] for row in bench["rows"] if row["batch_size"] == 1}
 print("warm-up passes at start-up, ms:", warm)
-#> warm-up passes at start-up, ms: {'eager': [77.46, 44.81, 44.51], 'onnx': [70.82, 55.94, 56.38], 'onnx-int8': [13.31, 12.3, 12.28]}
+#> warm-up passes at start-up, ms: {'eager': [133.95, 63.09, 43.9], 'onnx': [30.0, 28.96, 27.05], 'onnx-int8': [12.98, 11.38, 10.86]}
 # --8<-- [end:measured]
 
 # --8<-- [start:capacity]
@@ -275,12 +275,12 @@ headroom = 0.6  # run each replica at 60% of what it managed flat out, for burst
 best = max(bench["rows"], key=lambda row: row["texts_per_s"])
 replicas = math.ceil(target / (best["texts_per_s"] * headroom))
 print(f"best cell: {best['backend']} with {best['batch_size']} texts per request, {best['texts_per_s']:.0f} texts/s per 2-core replica")
-#> best cell: onnx-int8 with 16 texts per request, 225 texts/s per 2-core replica
+#> best cell: onnx-int8 with 16 texts per request, 318 texts/s per 2-core replica
 print(f"{target:,} texts/s at {headroom:.0%} utilisation needs {replicas} replicas, {replicas * best['rss_mb'] / 1000:.1f} GB of resident memory in all")
-#> 1,000 texts/s at 60% utilisation needs 8 replicas, 3.4 GB of resident memory in all
+#> 1,000 texts/s at 60% utilisation needs 6 replicas, 2.6 GB of resident memory in all
 single = next(r for r in bench["rows"] if r["backend"] == best["backend"] and r["batch_size"] == 1)
 print(f"with one text per request instead: {math.ceil(target / (single['texts_per_s'] * headroom))} replicas")
-#> with one text per request instead: 22 replicas
+#> with one text per request instead: 24 replicas
 # --8<-- [end:capacity]
 
 # --8<-- [start:exercise_padding_solution]
@@ -314,10 +314,10 @@ budget_ms = 300
 for row in bench["rows"]:
     fits = row["p95_ms"] <= budget_ms
     print(f"{row['backend']:10} {row['batch_size']:2} texts: p95 {row['p95_ms']:6.0f} ms {'fits' if fits else 'too slow':8} {row['texts_per_s']:6.1f} texts/s")
-    #> eager       1 texts: p95    124 ms fits       45.8 texts/s
-    #> eager      16 texts: p95    875 ms too slow  104.2 texts/s
-    #> onnx        1 texts: p95     92 ms fits       62.6 texts/s
-    #> onnx       16 texts: p95    852 ms too slow  100.8 texts/s
-    #> onnx-int8   1 texts: p95     64 ms fits       77.0 texts/s
-    #> onnx-int8  16 texts: p95    455 ms too slow  225.4 texts/s
+    #> eager       1 texts: p95    124 ms fits       43.3 texts/s
+    #> eager      16 texts: p95    573 ms too slow  139.5 texts/s
+    #> onnx        1 texts: p95     72 ms fits       68.1 texts/s
+    #> onnx       16 texts: p95    488 ms too slow  172.1 texts/s
+    #> onnx-int8   1 texts: p95     68 ms fits       71.6 texts/s
+    #> onnx-int8  16 texts: p95    254 ms fits      318.0 texts/s
 # --8<-- [end:exercise_latency_budget_solution]

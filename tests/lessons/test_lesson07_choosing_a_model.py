@@ -196,3 +196,17 @@ def test_page_shows_the_latency_figure() -> None:
     assert 'class="ptm-quiz"' in page and page.index("ptm-quiz") < page.index(
         "## Check your understanding"
     )
+
+
+def test_numbers_in_the_prose_are_the_stored_measurements(lesson: dict[str, Any]) -> None:
+    from tests.conftest import SITE
+
+    page = " ".join((SITE.docs_dir / "lessons" / "07-choosing-a-model.md").read_text().split())
+    summary = lesson["summary"]
+    growth = [g["time_ratio"] for g in summary["length_growth"].values()]
+    assert f"between {min(growth):.1f} and {max(growth):.1f} times the time" in page
+    gains = [g["16"]["gain"] for g in summary["batching_gain"].values()]
+    assert f"gave {min(gains):.1f} to {max(gains):.1f} times the throughput" in page
+    bert_16 = lesson["median_ms"]("BERT-base", "forward", 1, 16)
+    assert f"BERT-base needs {bert_16:.1f} ms for 16 tokens" in page
+    assert lesson["median_ms"]("BERT-base", "forward", 1, 512) > 1000  # "over a second"
