@@ -462,6 +462,35 @@ def _check_labels(model: torch.nn.Module, data: TextClassificationDataset, argum
             )
 
 
+def _embeddings_resized(model: Any) -> bool | str:
+    """Whether a PEFT model's vocabulary differs from its base's; ``"auto"`` if unknown."""
+    from transformers import AutoConfig
+
+    name = model.peft_config[model.active_adapter].base_model_name_or_path
+    if not name:
+        return False  # built from a config: no base checkpoint to differ from (peft agrees)
+    try:
+        base = AutoConfig.from_pretrained(name)
+    except (OSError, ValueError):
+        return "auto"  # peft decides, with its own warning
+    rows = model.get_input_embeddings().num_embeddings
+    return bool(rows != getattr(base, "vocab_size", rows))
+
+
+def _save(model: torch.nn.Module, out: Path) -> None:
+    """``save_pretrained``; a PEFT model keeps its embeddings only if the vocabulary was resized.
+
+    peft's own check (``save_embedding_layers="auto"``) asks the Hub for the base config, which
+    offline only warns; the base config in the local cache answers the same question.
+    """
+    from peft import PeftModel
+
+    if isinstance(model, PeftModel):
+        model.save_pretrained(str(out), save_embedding_layers=_embeddings_resized(model))
+    else:
+        model.save_pretrained(out)  # type: ignore[operator]
+
+
 def fine_tune(
     model: torch.nn.Module,
     train: TextClassificationDataset,
@@ -639,7 +668,7 @@ def fine_tune(
         }
     )
     if out is not None and rank == 0:
-        model.save_pretrained(out)  # type: ignore[operator]
+        _save(model, out)
     if world_size > 1:
         import torch.distributed as dist
 

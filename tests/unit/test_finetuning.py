@@ -690,6 +690,32 @@ def test_fine_tune_trains_only_the_adapter_of_a_peft_model() -> None:
         assert changed == parameter.requires_grad, name
 
 
+@pytest.mark.parametrize(("extra_rows", "embeddings_saved"), [(0, False), (2, True)])
+def test_a_peft_checkpoint_keeps_the_embeddings_only_when_the_vocabulary_grew(
+    tmp_path: Path, extra_rows: int, embeddings_saved: bool
+) -> None:
+    import warnings
+
+    from safetensors import safe_open
+
+    base = tiny_bert(num_labels=2)
+    base.resize_token_embeddings(30522 + extra_rows)  # MiniLM's vocabulary, or two rows more
+    base.name_or_path = "sentence-transformers/all-MiniLM-L6-v2"  # its config is in the cache
+    model = peft.get_peft_model(
+        base, peft.LoraConfig(task_type="SEQ_CLS", r=2, target_modules=["query"])
+    )
+    assert model.peft_config["default"].base_model_name_or_path == base.name_or_path
+    config = FineTuneConfig(learning_rate=1e-2, max_steps=1, batch_size=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fine_tune(model, token7_data(8, 0), config, output_dir=tmp_path)
+    assert not [w for w in caught if "Could not find a config file" in str(w.message)]
+    with safe_open(str(tmp_path / "adapter_model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    assert any("lora_A" in k for k in keys)
+    assert any("word_embeddings" in k for k in keys) == embeddings_saved
+
+
 # ----------------------------------------------------------------------------- prediction
 
 
