@@ -44,7 +44,13 @@ from typing import Any
 
 import torch
 
-from ptm_snippets.experiments.runner import Experiment, Progress, register
+from ptm_snippets.experiments.runner import (
+    Experiment,
+    Progress,
+    quiet_transformers,
+    register,
+    short_count,
+)
 from ptm_snippets.hub import SMOLLM2, model_path, verify_package
 from ptm_snippets.tickets import LABELS, balanced_sample, even_subset, load_tickets
 
@@ -333,13 +339,6 @@ def split_tickets(
 # ----------------------------------------------------------------------------- one arm
 
 
-def _quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-
-
 def _build(arm: str, config: PeftCausalLmConfig) -> Any:
     """Load the model and set up what trains for ``arm``."""
     import warnings
@@ -450,7 +449,7 @@ def train_arm(arm: str, config: PeftCausalLmConfig, measure_memory: bool) -> lis
 
     if arm not in ARMS:
         raise ValueError(f"arm must be one of {tuple(ARMS)}, got {arm!r}")
-    _quiet_transformers()
+    quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(model_path(config.repo_id))
     pad_id = int(tokenizer.pad_token_id)
     answers = answer_token_ids(tokenizer)
@@ -710,11 +709,6 @@ _COLORS = {
 }
 
 
-def _short(n: float) -> str:
-    """A count in the style 134.5M, 461k."""
-    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
-
-
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """Draw, per arm: accuracy (mean ± std), training memory, and general-text perplexity."""
     import matplotlib
@@ -726,7 +720,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     arms = list(table)
     colors = [_COLORS.get(a, "tab:blue") for a in arms]
     labels = [
-        f"{arm}\n{_short(table[arm]['trainable_parameters'])} trained"
+        f"{arm}\n{short_count(table[arm]['trainable_parameters'])} trained"
         if table[arm]["trainable_parameters"]
         else f"{arm}\nnothing trained"
         for arm in arms

@@ -38,7 +38,13 @@ from typing import Any
 
 import torch
 
-from ptm_snippets.experiments.runner import Experiment, Progress, register
+from ptm_snippets.experiments.runner import (
+    Experiment,
+    Progress,
+    quiet_transformers,
+    register,
+    short_count,
+)
 from ptm_snippets.hub import MINILM, verify_package
 from ptm_snippets.tickets import LABELS, balanced_sample, even_subset, load_tickets
 
@@ -225,13 +231,6 @@ The interleaved timing takes two rounds of two steps per arm."""
 # ----------------------------------------------------------------------------- one arm
 
 
-def _quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-
-
 def _build(arm: str, config: PeftMethodsConfig, seed: int) -> Any:
     """Load the classifier (its new head seeded by ``seed``) and set up what trains for ``arm``."""
     import warnings
@@ -314,7 +313,7 @@ def train_arm(arm: str, config: PeftMethodsConfig, measure_memory: bool) -> list
 
     if arm not in ARMS:
         raise ValueError(f"arm must be one of {tuple(ARMS)}, got {arm!r}")
-    _quiet_transformers()
+    quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(config.repo_id)
     train = load_tickets("train")
     test = even_subset(load_tickets("test"), config.test_size)
@@ -407,7 +406,7 @@ def time_steps(config: PeftMethodsConfig) -> list[dict[str, Any]]:
 
     from ptm_snippets.finetuning import pad_batch
 
-    _quiet_transformers()
+    quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(config.repo_id)
     train = load_tickets("train")
     seed = config.seeds[0]
@@ -594,13 +593,6 @@ _COLORS = {
 }
 
 
-def _short(n: float) -> str:
-    """A count or size in the style 22.7M, 223k, 896k."""
-    if n >= 1e6:
-        return f"{n / 1e6:.1f}M"
-    return f"{n / 1e3:.0f}k"
-
-
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """Draw, per arm: test accuracy (mean ± std), median step time, and training memory."""
     import matplotlib
@@ -612,8 +604,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     arms = list(table)
     colors = [_COLORS.get(a, "tab:blue") for a in arms]
     labels = [
-        f"{arm}\n{_short(table[arm]['trainable_parameters'])} trained, "
-        f"{_short(table[arm]['saved_bytes'])}B saved"
+        f"{arm}\n{short_count(table[arm]['trainable_parameters'])} trained, "
+        f"{short_count(table[arm]['saved_bytes'])}B saved"
         for arm in arms
     ]
     positions = list(range(len(arms)))

@@ -36,8 +36,10 @@ __all__ = [
     "known_experiments",
     "load_results",
     "main",
+    "quiet_transformers",
     "register",
     "run_experiment",
+    "short_count",
     "unregister",
 ]
 
@@ -176,6 +178,31 @@ def cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine() or "unknown"
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' progress bars and info logs, so an experiment's own bar stays readable.
+
+    Examples:
+        >>> from transformers.utils import logging as hf_logging
+        >>> quiet_transformers()
+        >>> hf_logging.get_verbosity() == hf_logging.ERROR
+        True
+    """
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+
+
+def short_count(n: float) -> str:
+    """A count or size for a figure label, in the style 134.5M or 461k.
+
+    Examples:
+        >>> short_count(134_515_008), short_count(460_800)
+        ('134.5M', '461k')
+    """
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
 
 
 def _version(module: str) -> str | None:
